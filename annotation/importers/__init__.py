@@ -1,0 +1,36 @@
+"""Importer registry: format name -> pure parser class."""
+
+from __future__ import annotations
+
+from importlib import import_module
+
+from annotation.importers.base import Importer
+
+_REGISTRY: dict[str, str] = {
+    "native": "annotation.importers.native:NativeImporter",
+    "processbench": "annotation.importers.processbench:ProcessBenchImporter",
+    "prm800k": "annotation.importers.prm800k:Prm800kImporter",
+    "math_shepherd": "annotation.importers.math_shepherd:MathShepherdImporter",
+    "gsm8k_solutions": "annotation.importers.gsm8k_solutions:Gsm8kSolutionsImporter",
+    "annomi": "annotation.importers.annomi:AnnoMIImporter",
+    "counsel_chat": "annotation.importers.counsel_chat:CounselChatImporter",
+    "trl_preference": "annotation.importers.trl_preference:TrlPreferenceImporter",
+}
+
+FORMAT_NAMES: tuple[str, ...] = tuple(_REGISTRY)
+
+
+class UnknownFormatError(ValueError):
+    pass
+
+
+def importer_get(name: str) -> Importer:
+    """The importer for a format name; UnknownFormatError lists the known names."""
+    try:
+        target = _REGISTRY[name]
+    except KeyError:
+        raise UnknownFormatError(
+            f"format: unknown format {name!r}; known formats: {', '.join(FORMAT_NAMES)}"
+        ) from None
+    module, cls = target.split(":")
+    return getattr(import_module(module), cls)()

@@ -1,0 +1,193 @@
+"""`native`: Stepwise's own JSONL, one item per line. The JSON Schema is in `schema.py` and
+published at /api/v1/schemas/import/."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any, BinaryIO
+
+from annotation.importers.base import (
+    Importer,
+    ImportIssue,
+    ParsedAnnotation,
+    ParsedCandidate,
+    ParsedItem,
+    ParsedPreference,
+    ParsedPrincipleRating,
+    ParsedTurnLabel,
+    ParseEvent,
+    RecordError,
+    iter_jsonl,
+    opt_bool,
+    opt_str,
+    req_int,
+    req_object,
+    req_str,
+    type_name,
+)
+
+FINISH_REASONS = ("", "found_error", "solution", "bad_problem", "give_up")
+_KNOWN = {
+    "external_id",
+    "group_key",
+    "prompt",
+    "reference_answer",
+    "final_answer",
+    "final_answer_correct",
+    "generator_model",
+    "metadata",
+    "steps",
+    "turns",
+    "candidates",
+    "annotations",
+}
+
+
+def parse_native_record(obj: Any, line: int | None) -> ParsedItem:
+    rec = req_object(obj, "record")
+    unknown = sorted(set(rec) - _KNOWN)
+    if unknown:
+        raise RecordError(unknown[0], "is not a field of the native format")
+    item = ParsedItem(
+        line=line,
+        external_id=req_str(rec, "external_id"),
+        prompt=opt_str(rec, "prompt"),
+        group_key=opt_str(rec, "group_key"),
+        reference_answer=opt_str(rec, "reference_answer"),
+        final_answer=opt_str(rec, "final_answer"),
+        final_answer_correct=opt_bool(rec, "final_answer_correct"),
+        generator_model=opt_str(rec, "generator_model"),
+    )
+    if rec.get("metadata") is not None:
+        item.metadata = req_object(rec["metadata"], "metadata")
+    steps = rec.get("steps")
+    if steps is not None:
+        if not isinstance(steps, list):
+            raise RecordError("steps", f"must be a list of strings, got {type_name(steps)}")
+        for i, s in enumerate(steps):
+            if not isinstance(s, str):
+                raise RecordError(f"steps[{i}]", f"must be a string, got {type_name(s)}")
+            if not s.strip():
+                raise RecordError(f"steps[{i}]", "must not be empty")
+        item.steps = list(steps)
+    turns = rec.get("turns")
+    if turns is not None:
+        if not isinstance(turns, list):
+            raise RecordError("turns", f"must be a list, got {type_name(turns)}")
+        for i, t in enumerate(turns):
+            t = req_object(t, f"turns[{i}]")
+            item.turns.append(
+                (
+                    req_str(t, "speaker", path=f"turns[{i}].speaker"),
+                    req_str(t, "text", path=f"turns[{i}].text"),
+                )
+            )
+    candidates = rec.get("candidates")
+    if candidates is not None:
+        if not isinstance(candidates, list):
+            raise RecordError("candidates", f"must be a list, got {type_name(candidates)}")
+        for i, c in enumerate(candidates):
+            c = req_object(c, f"candidates[{i}]")
+            meta = c.get("metadata") or {}
+            item.candidates.append(
+                ParsedCandidate(
+                    text=req_str(c, "text", path=f"candidates[{i}].text"),
+                    source_model=opt_str(c, "source_model", path=f"candidates[{i}].source_model"),
+                    metadata=req_object(meta, f"candidates[{i}].metadata"),
+                )
+            )
+    if not (item.steps or item.turns or item.candidates):
+        raise RecordError("steps", "a record needs steps, turns or candidates")
+    annotations = rec.get("annotations") or []
+    if not isinstance(annotations, list):
+        raise RecordError("annotations", f"must be a list, got {type_name(annotations)}")
+    for i, a in enumerate(annotations):
+        item.annotations.append(_parse_annotation(req_object(a, f"annotations[{i}]"), item, i))
+    return item
+
+
+def _parse_annotation(a: dict[str, Any], item: ParsedItem, i: int) -> ParsedAnnotation:
+    p = f"annotations[{i}]"
+    ann = ParsedAnnotation(annotator=req_str(a, "annotator", path=f"{p}.annotator"))
+    ann.finish_reason = opt_str(a, "finish_reason", path=f"{p}.finish_reason")
+    if ann.finish_reason not in FINISH_REASONS:
+        raise RecordError(f"{p}.finish_reason", f"must be one of {', '.join(FINISH_REASONS[1:])}")
+    ann.justification = opt_str(a, "justification", path=f"{p}.justification")
+    if a.get("first_error_index") is not None:
+        fe = req_int(a, "first_error_index", path=f"{p}.first_error_index")
+        if fe < -1 or fe >= len(item.steps):
+            raise RecordError(
+                f"{p}.first_error_index", f"must be -1 or a step index below {len(item.steps)}"
+            )
+        ann.first_error_index = fe
+    if a.get("step_ratings") is not None:
+        ratings = a["step_ratings"]
+        if not isinstance(ratings, list) or len(ratings) != len(item.steps):
+            raise RecordError(f"{p}.step_ratings", f"must be a list of {len(item.steps)} ratings")
+        for j, r in enumerate(ratings):
+            if r is not None and (isinstance(r, bool) or r not in (-1, 0, 1)):
+                raise RecordError(f"{p}.step_ratings[{j}]", "must be -1, 0, 1 or null")
+        ann.step_ratings = list(ratings)
+    for j, tl in enumerate(a.get("turn_labels") or []):
+        q = f"{p}.turn_labels[{j}]"
+        tl = req_object(tl, q)
+        turn = req_int(tl, "turn", path=f"{q}.turn")
+        if not 0 <= turn < len(item.turns):
+            raise RecordError(f"{q}.turn", f"must be a turn index below {len(item.turns)}")
+        ann.turn_labels.append(
+            ParsedTurnLabel(
+                turn,
+                req_str(tl, "field", path=f"{q}.field"),
+                req_str(tl, "value", path=f"{q}.value"),
+            )
+        )
+    n = len(item.candidates)
+    for j, pr in enumerate(a.get("preferences") or []):
+        q = f"{p}.preferences[{j}]"
+        pr = req_object(pr, q)
+        ca, cb = req_int(pr, "a", path=f"{q}.a"), req_int(pr, "b", path=f"{q}.b")
+        if not (0 <= ca < n and 0 <= cb < n) or ca == cb:
+            raise RecordError(q, f"a and b must be two different candidate indexes below {n}")
+        strength = req_int(pr, "strength", path=f"{q}.strength")
+        if not -3 <= strength <= 3:
+            raise RecordError(f"{q}.strength", "must be between -3 and 3")
+        margin = pr.get("margin")
+        if margin is not None and (isinstance(margin, bool) or not isinstance(margin, int | float)):
+            raise RecordError(f"{q}.margin", f"must be a number, got {type_name(margin)}")
+        ann.preferences.append(ParsedPreference(ca, cb, strength, margin))
+    for j, r in enumerate(a.get("principle_ratings") or []):
+        q = f"{p}.principle_ratings[{j}]"
+        r = req_object(r, q)
+        cand = r.get("candidate")
+        if cand is not None and (
+            isinstance(cand, bool) or not isinstance(cand, int) or not 0 <= cand < n
+        ):
+            raise RecordError(f"{q}.candidate", f"must be a candidate index below {n} or null")
+        ann.principle_ratings.append(
+            ParsedPrincipleRating(
+                req_str(r, "principle", path=f"{q}.principle"),
+                cand,
+                req_int(r, "value", path=f"{q}.value"),
+            )
+        )
+    return ann
+
+
+class NativeImporter(Importer):
+    name = "native"
+    label = "Stepwise JSONL"
+    project_kinds = ("step_labels", "dialogue_coding", "preference")
+    extensions = (".jsonl",)
+
+    def parse(
+        self, stream: BinaryIO, *, options: dict[str, Any], max_line_bytes: int
+    ) -> Iterator[ParseEvent]:
+        for ev in iter_jsonl(stream, max_line_bytes=max_line_bytes):
+            if isinstance(ev, ImportIssue):
+                yield ev
+                continue
+            line, obj = ev
+            try:
+                yield parse_native_record(obj, line)
+            except RecordError as exc:
+                yield ImportIssue(line, exc.field, exc.message)

@@ -1,0 +1,42 @@
+"""Reads of projects and memberships, always scoped to what the user may see."""
+
+from __future__ import annotations
+
+from django.db.models import Count, QuerySet
+
+from annotation.models import Membership, Project, Role, User
+
+# What each role may do. Roles are per project; a superuser acts as manager everywhere.
+READ_ITEMS = frozenset({Role.MANAGER, Role.REVIEWER, Role.RESEARCHER})
+MANAGE = frozenset({Role.MANAGER})
+LIST_MEMBERS = frozenset({Role.MANAGER, Role.REVIEWER})
+ALL_ROLES = frozenset(Role)
+
+
+def project_list_for_user(*, user: User) -> QuerySet[Project]:
+    qs = (
+        Project.objects.all()
+        if user.is_superuser
+        else Project.objects.filter(memberships__user=user)
+    )
+    return qs.annotate(item_count=Count("items", distinct=True)).order_by("name")
+
+
+def project_get_for_user(*, user: User, slug: str) -> Project | None:
+    """The project if the user is a member (or superuser), else None (callers answer 404)."""
+    qs = Project.objects.filter(slug=slug)
+    if not user.is_superuser:
+        qs = qs.filter(memberships__user=user)
+    return qs.first()
+
+
+def project_role(*, user: User, project: Project) -> str | None:
+    if user.is_superuser:
+        return Role.MANAGER
+    return (
+        Membership.objects.filter(project=project, user=user).values_list("role", flat=True).first()
+    )
+
+
+def membership_list(*, project: Project) -> QuerySet[Membership]:
+    return project.memberships.select_related("user").order_by("role", "user__username")

@@ -1,0 +1,100 @@
+"""Writes on projects, memberships and datasets."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import transaction
+from django.utils.text import slugify
+
+from annotation.label_schema import label_schema_validate
+from annotation.models import Dataset, Membership, Project, Role, User
+
+
+@transaction.atomic
+def project_create(
+    *,
+    name: str,
+    kind: str,
+    created_by: User | None,
+    slug: str = "",
+    label_schema: dict[str, Any] | None = None,
+    overlap: int = 1,
+    instructions: str = "",
+    show_suggestions: bool = True,
+) -> Project:
+    """Create a project; its creator becomes its manager. Raises ValueError('field: reason')."""
+    schema = label_schema_validate(kind, label_schema)
+    if overlap < 1:
+        raise ValueError("overlap: must be at least 1")
+    slug = slug or slugify(name)[:80]
+    if not slug:
+        raise ValueError("slug: cannot be derived from the name; give one")
+    if Project.objects.filter(slug=slug).exists():
+        raise ValueError(f"slug: a project {slug!r} already exists")
+    project = Project.objects.create(
+        name=name,
+        slug=slug,
+        kind=kind,
+        label_schema=schema,
+        overlap=overlap,
+        instructions=instructions,
+        show_suggestions=show_suggestions,
+        created_by=created_by,
+    )
+    if created_by is not None:
+        Membership.objects.create(project=project, user=created_by, role=Role.MANAGER)
+    return project
+
+
+def project_update(*, project: Project, **fields: Any) -> Project:
+    """Change editable project fields; the label schema is re-validated."""
+    allowed = {"name", "label_schema", "overlap", "instructions", "show_suggestions"}
+    unknown = set(fields) - allowed
+    if unknown:
+        raise ValueError(f"{sorted(unknown)[0]}: cannot be changed")
+    if "label_schema" in fields:
+        fields["label_schema"] = label_schema_validate(project.kind, fields["label_schema"])
+    if "overlap" in fields and fields["overlap"] < 1:
+        raise ValueError("overlap: must be at least 1")
+    for key, value in fields.items():
+        setattr(project, key, value)
+    project.save(update_fields=list(fields))
+    return project
+
+
+def membership_set(*, project: Project, user: User, role: str) -> Membership:
+    """Add a member or change their role (one membership per user and project)."""
+    if role not in Role.values:
+        raise ValueError(f"role: must be one of {', '.join(Role.values)}")
+    membership, _ = Membership.objects.update_or_create(
+        project=project, user=user, defaults={"role": role}
+    )
+    return membership
+
+
+def membership_remove(*, membership: Membership) -> None:
+    project = membership.project
+    if (
+        membership.role == Role.MANAGER
+        and project.memberships.filter(role=Role.MANAGER).count() == 1
+    ):
+        raise ValueError("role: a project keeps at least one manager")
+    membership.delete()
+
+
+def dataset_create(
+    *,
+    project: Project,
+    name: str,
+    source_format: str = "native",
+    license: str = "",  # noqa: A002
+    provenance: str = "",
+    created_by: User | None = None,
+) -> Dataset:
+    if Dataset.objects.filter(project=project, name=name).exists():
+        raise ValueError(f"name: a dataset {name!r} already exists in this project")
+    return Dataset.objects.create(
+        project=project, name=name, source_format=source_format, license=license,
+        provenance=provenance, created_by=created_by,
+    )  # fmt: skip

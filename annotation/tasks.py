@@ -1,0 +1,10 @@
+"""Celery entry points of the annotation app; each only calls a service."""
+
+from celery import shared_task
+
+from annotation.services.imports import import_run_execute
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True, queue="default")
+def import_run_execute_task(import_run_id: int) -> None:
+    import_run_execute(run_id=import_run_id)

@@ -1,0 +1,1 @@
+"""Labeling jobs (LLM-as-judge, Monte-Carlo rollouts, consensus) arrive with their issue."""
