@@ -1,1 +1,27 @@
-urlpatterns: list = []
+"""URLs of the REST API, mounted at /api/v1/ (namespace `api`)."""
+
+from django.urls import path
+from drf_spectacular.views import SpectacularAPIView
+
+from annotation.api import views
+
+app_name = "api"
+
+project = "projects/<slug:slug>/"
+
+urlpatterns = [
+    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("docs/", views.ApiDocsView.as_view(), name="docs"),
+    path("schemas/import/", views.ImportSchemaApi.as_view(), name="schema-import"),
+    path("auth/token/", views.AuthTokenCreateApi.as_view(), name="auth-token"),
+    path("projects/", views.ProjectListCreateApi.as_view(), name="project-list"),
+    path(project, views.ProjectDetailApi.as_view(), name="project-detail"),
+    path(f"{project}members/", views.MemberListSetApi.as_view(), name="member-list"),
+    path(f"{project}members/<int:pk>/", views.MemberDeleteApi.as_view(), name="member-detail"),
+    path(f"{project}datasets/", views.DatasetListCreateApi.as_view(), name="dataset-list"),
+    path(f"{project}datasets/<int:pk>/", views.DatasetDetailApi.as_view(), name="dataset-detail"),
+    path(f"{project}items/", views.ItemListApi.as_view(), name="item-list"),
+    path(f"{project}items/<int:pk>/", views.ItemDetailApi.as_view(), name="item-detail"),
+    path(f"{project}imports/", views.ImportRunListCreateApi.as_view(), name="import-list"),
+    path(f"{project}imports/<int:pk>/", views.ImportRunDetailApi.as_view(), name="import-detail"),
+]

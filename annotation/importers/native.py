@@ -106,6 +106,15 @@ def parse_native_record(obj: Any, line: int | None) -> ParsedItem:
     return item
 
 
+def _list(obj: dict[str, Any], key: str, prefix: str) -> list[Any]:
+    value = obj.get(key)
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise RecordError(f"{prefix}.{key}", f"must be a list, got {type_name(value)}")
+    return value
+
+
 def _parse_annotation(a: dict[str, Any], item: ParsedItem, i: int) -> ParsedAnnotation:
     p = f"annotations[{i}]"
     ann = ParsedAnnotation(annotator=req_str(a, "annotator", path=f"{p}.annotator"))
@@ -128,7 +137,7 @@ def _parse_annotation(a: dict[str, Any], item: ParsedItem, i: int) -> ParsedAnno
             if r is not None and (isinstance(r, bool) or r not in (-1, 0, 1)):
                 raise RecordError(f"{p}.step_ratings[{j}]", "must be -1, 0, 1 or null")
         ann.step_ratings = list(ratings)
-    for j, tl in enumerate(a.get("turn_labels") or []):
+    for j, tl in enumerate(_list(a, "turn_labels", p)):
         q = f"{p}.turn_labels[{j}]"
         tl = req_object(tl, q)
         turn = req_int(tl, "turn", path=f"{q}.turn")
@@ -142,7 +151,7 @@ def _parse_annotation(a: dict[str, Any], item: ParsedItem, i: int) -> ParsedAnno
             )
         )
     n = len(item.candidates)
-    for j, pr in enumerate(a.get("preferences") or []):
+    for j, pr in enumerate(_list(a, "preferences", p)):
         q = f"{p}.preferences[{j}]"
         pr = req_object(pr, q)
         ca, cb = req_int(pr, "a", path=f"{q}.a"), req_int(pr, "b", path=f"{q}.b")
@@ -155,7 +164,7 @@ def _parse_annotation(a: dict[str, Any], item: ParsedItem, i: int) -> ParsedAnno
         if margin is not None and (isinstance(margin, bool) or not isinstance(margin, int | float)):
             raise RecordError(f"{q}.margin", f"must be a number, got {type_name(margin)}")
         ann.preferences.append(ParsedPreference(ca, cb, strength, margin))
-    for j, r in enumerate(a.get("principle_ratings") or []):
+    for j, r in enumerate(_list(a, "principle_ratings", p)):
         q = f"{p}.principle_ratings[{j}]"
         r = req_object(r, q)
         cand = r.get("candidate")

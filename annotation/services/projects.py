@@ -67,6 +67,14 @@ def membership_set(*, project: Project, user: User, role: str) -> Membership:
     """Add a member or change their role (one membership per user and project)."""
     if role not in Role.values:
         raise ValueError(f"role: must be one of {', '.join(Role.values)}")
+    current = Membership.objects.filter(project=project, user=user).first()
+    if (
+        current is not None
+        and current.role == Role.MANAGER
+        and role != Role.MANAGER
+        and project.memberships.filter(role=Role.MANAGER).count() == 1
+    ):
+        raise ValueError("role: a project keeps at least one manager")
     membership, _ = Membership.objects.update_or_create(
         project=project, user=user, defaults={"role": role}
     )

@@ -23,9 +23,12 @@ CELERY_TASK_ALWAYS_EAGER = False
 _tmp = Path(tempfile.mkdtemp(prefix="stepwise-test-"))
 MEDIA_ROOT = _tmp / "media"
 VAR_DIR = _tmp
+STATIC_ROOT = _tmp / "static"
+STATIC_ROOT.mkdir()
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 LOGGING = {"version": 1, "disable_existing_loggers": False}
+WHITENOISE_AUTOREFRESH = True

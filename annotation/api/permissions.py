@@ -1,0 +1,40 @@
+"""Per-project role checks for the API.
+
+Every project-scoped view names, per HTTP method, the roles that may call it
+(`ProjectScopedApi.roles`). `ProjectRole` resolves the project from the URL's slug through
+`project_get_for_user`: a caller who is not a member gets 404, exactly as if the project did
+not exist, so slugs of other projects do not leak; a member whose role is not allowed gets 403.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from rest_framework.exceptions import NotFound
+from rest_framework.permissions import BasePermission
+from rest_framework.request import Request
+
+from annotation.selectors.projects import project_get_for_user, project_role
+
+if TYPE_CHECKING:
+    from rest_framework.views import APIView
+
+
+class ProjectRole(BasePermission):
+    """Sets `view.project` and `view.role`; allows the roles `view.roles[method]`.
+
+    A method missing from `view.roles` is allowed to no one. Runs after `IsAuthenticated`, so
+    an anonymous caller gets 401 before any project is looked up.
+    """
+
+    message = "Your role in this project does not allow this."
+
+    def has_permission(self, request: Request, view: APIView) -> bool:
+        project = project_get_for_user(user=request.user, slug=view.kwargs["slug"])
+        if project is None:
+            raise NotFound("No such project.")
+        role = project_role(user=request.user, project=project)
+        view.project = project
+        view.role = role
+        roles: dict[str, Any] = getattr(view, "roles", {})
+        return role in roles.get(request.method or "", ())

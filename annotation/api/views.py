@@ -1,0 +1,409 @@
+"""REST API, version 1. Views validate input, call one selector or service, and render.
+
+Project-scoped views declare `roles`: per HTTP method, the project roles allowed to call it
+(`annotation.api.permissions.ProjectRole` checks them; non-members get 404). Services signal
+bad input with ValueError('field: reason'), which `service_errors` turns into a 400
+{field: [reason]}.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, ClassVar
+
+import django_filters
+from django.conf import settings
+from django.core.files.uploadedfile import UploadedFile
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.urls import reverse
+from django.utils.html import format_html, format_html_join
+from django.views import View
+from drf_spectacular.generators import SchemaGenerator
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import generics, serializers, status
+from rest_framework.authtoken.views import ObtainAuthToken
+from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.permissions import AllowAny, IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from annotation.api.pagination import ImportRunCursorPagination, ItemCursorPagination
+from annotation.api.permissions import ProjectRole
+from annotation.api.serializers import (
+    DatasetOutputSerializer,
+    ImportRunOutputSerializer,
+    ItemOutputSerializer,
+    MembershipOutputSerializer,
+    ProjectListOutputSerializer,
+    ProjectOutputSerializer,
+)
+from annotation.importers import FORMAT_NAMES
+from annotation.importers.schema import NATIVE_RECORD_SCHEMA
+from annotation.models import ImportRun, Item, Project, ProjectKind, Role, User
+from annotation.selectors.items import dataset_list, import_run_list, item_list
+from annotation.selectors.projects import (
+    ALL_ROLES,
+    LIST_MEMBERS,
+    MANAGE,
+    READ_ITEMS,
+    membership_list,
+    project_list_for_user,
+)
+from annotation.services.imports import import_run_create
+from annotation.services.projects import (
+    dataset_create,
+    membership_remove,
+    membership_set,
+    project_create,
+    project_update,
+)
+
+READ_IMPORTS = frozenset({Role.MANAGER, Role.RESEARCHER})
+
+
+@contextmanager
+def service_errors() -> Iterator[None]:
+    """Turn a service's ValueError('field: reason') into a 400 {field: [reason]}."""
+    try:
+        yield
+    except ValueError as exc:
+        field, sep, reason = str(exc).partition(": ")
+        if not sep:
+            field, reason = "non_field_errors", str(exc)
+        raise ValidationError({field: [reason]}) from exc
+
+
+class ProjectScopedApi(APIView):
+    """Base of views under /projects/{slug}/: sets `self.project` and `self.role`."""
+
+    permission_classes = (IsAuthenticated, ProjectRole)
+    roles: ClassVar[dict[str, frozenset[str]]] = {}
+    project: Project
+    role: str | None
+
+
+def _object_or_404(obj: Any) -> Any:
+    if obj is None:
+        raise NotFound()
+    return obj
+
+
+# --- public: schemas, docs, token ---------------------------------------------------------
+
+
+class ImportSchemaApi(APIView):
+    """The JSON Schema (draft 2020-12) of one record of the native JSONL import format."""
+
+    permission_classes = (AllowAny,)
+
+    @extend_schema(responses={200: OpenApiTypes.OBJECT}, operation_id="schemas_import_retrieve")
+    def get(self, request: Request) -> Response:
+        return Response(NATIVE_RECORD_SCHEMA)
+
+
+class AuthTokenCreateApi(ObtainAuthToken):
+    """Exchange a username and password for an API token (`Authorization: Token <key>`)."""
+
+    @extend_schema(
+        request=ObtainAuthToken.serializer_class,
+        responses={200: inline_serializer("AuthTokenOutput", {"token": serializers.CharField()})},
+    )
+    def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().post(request, *args, **kwargs)
+
+
+class ApiDocsView(View):
+    """A self-contained HTML index of the API, built from the OpenAPI schema.
+
+    Swagger UI and ReDoc load their assets from a CDN, which deployments of Stepwise often
+    cannot reach; this page needs nothing outside the server.
+    """
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        schema = SchemaGenerator().get_schema(request=None, public=True)
+        rows = []
+        for path, operations in schema.get("paths", {}).items():
+            for method, op in operations.items():
+                rows.append(
+                    (
+                        method.upper(),
+                        path,
+                        op.get("summary") or op.get("description", "").split("\n", 1)[0],
+                    )
+                )
+        table = format_html_join(
+            "\n", "<tr><td><code>{}</code></td><td><code>{}</code></td><td>{}</td></tr>", rows
+        )
+        html = format_html(
+            "<!doctype html><html lang='en'><head><meta charset='utf-8'><title>{title}</title>"
+            "<style>body{{font-family:sans-serif;margin:2em}}td{{padding:.2em 1em;"
+            "vertical-align:top}}tr:nth-child(even){{background:#f4f4f4}}</style></head>"
+            "<body><h1>{title} {version}</h1><p>{description}</p>"
+            "<p>Machine-readable: <a href='{schema_url}'>OpenAPI 3 schema</a> · "
+            "<a href='{import_url}'>native import record JSON Schema</a>. Authenticate with "
+            "<code>Authorization: Token &lt;key&gt;</code> (POST <code>{token_url}</code>).</p>"
+            "<table><thead><tr><th>Method</th><th>Path</th><th>What</th></tr></thead>"
+            "<tbody>{table}</tbody></table></body></html>",
+            title=schema["info"]["title"],
+            version=schema["info"]["version"],
+            description=schema["info"].get("description", ""),
+            schema_url=reverse("api:schema"),
+            import_url=reverse("api:schema-import"),
+            token_url=reverse("api:auth-token"),
+            table=table,
+        )
+        return HttpResponse(html)
+
+
+# --- projects --------------------------------------------------------------------------------
+
+
+class ProjectListCreateApi(APIView):
+    """GET: the caller's projects (a superuser sees all). POST: create one; caller manages it."""
+
+    class ProjectCreateInputSerializer(serializers.Serializer):
+        name = serializers.CharField(max_length=200)
+        kind = serializers.ChoiceField(choices=ProjectKind.choices)
+        slug = serializers.SlugField(max_length=80, required=False, allow_blank=True)
+        label_schema = serializers.JSONField(required=False)
+        overlap = serializers.IntegerField(min_value=1, required=False)
+        instructions = serializers.CharField(required=False, allow_blank=True)
+        show_suggestions = serializers.BooleanField(required=False)
+
+    @extend_schema(responses=ProjectListOutputSerializer(many=True))
+    def get(self, request: Request) -> Response:
+        projects = project_list_for_user(user=request.user)
+        return Response(ProjectListOutputSerializer(projects, many=True).data)
+
+    @extend_schema(request=ProjectCreateInputSerializer, responses={201: ProjectOutputSerializer})
+    def post(self, request: Request) -> Response:
+        data = self.ProjectCreateInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        with service_errors():
+            project = project_create(created_by=request.user, **data.validated_data)
+        return Response(ProjectOutputSerializer(project).data, status=status.HTTP_201_CREATED)
+
+
+class ProjectDetailApi(ProjectScopedApi):
+    """GET: any member. PATCH: managers change name, label schema, overlap, instructions."""
+
+    roles: ClassVar[dict[str, frozenset[str]]] = {"GET": ALL_ROLES, "PATCH": MANAGE}
+
+    class ProjectUpdateInputSerializer(serializers.Serializer):
+        name = serializers.CharField(max_length=200, required=False)
+        label_schema = serializers.JSONField(required=False)
+        overlap = serializers.IntegerField(min_value=1, required=False)
+        instructions = serializers.CharField(required=False, allow_blank=True)
+        show_suggestions = serializers.BooleanField(required=False)
+
+    @extend_schema(responses=ProjectOutputSerializer)
+    def get(self, request: Request, slug: str) -> Response:
+        return Response(ProjectOutputSerializer(self.project).data)
+
+    @extend_schema(request=ProjectUpdateInputSerializer, responses=ProjectOutputSerializer)
+    def patch(self, request: Request, slug: str) -> Response:
+        data = self.ProjectUpdateInputSerializer(data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        with service_errors():
+            project = project_update(project=self.project, **data.validated_data)
+        return Response(ProjectOutputSerializer(project).data)
+
+
+# --- members ---------------------------------------------------------------------------------
+
+
+class MemberListSetApi(ProjectScopedApi):
+    """GET: managers and reviewers list members. POST: a manager adds a user by username or
+    changes their role (one membership per user; answers 200 either way)."""
+
+    roles: ClassVar[dict[str, frozenset[str]]] = {"GET": LIST_MEMBERS, "POST": MANAGE}
+
+    class MemberSetInputSerializer(serializers.Serializer):
+        username = serializers.SlugRelatedField(
+            slug_field="username",
+            queryset=User.objects.filter(is_active=True, kind=User.Kind.HUMAN),
+        )
+        role = serializers.ChoiceField(choices=Role.choices)
+
+    @extend_schema(responses=MembershipOutputSerializer(many=True))
+    def get(self, request: Request, slug: str) -> Response:
+        members = membership_list(project=self.project)
+        return Response(MembershipOutputSerializer(members, many=True).data)
+
+    @extend_schema(request=MemberSetInputSerializer, responses=MembershipOutputSerializer)
+    def post(self, request: Request, slug: str) -> Response:
+        data = self.MemberSetInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        with service_errors():
+            membership = membership_set(
+                project=self.project,
+                user=data.validated_data["username"],
+                role=data.validated_data["role"],
+            )
+        return Response(MembershipOutputSerializer(membership).data)
+
+
+class MemberDeleteApi(ProjectScopedApi):
+    """A manager removes a membership; the last manager cannot be removed (400)."""
+
+    roles: ClassVar[dict[str, frozenset[str]]] = {"DELETE": MANAGE}
+
+    @extend_schema(responses={204: None})
+    def delete(self, request: Request, slug: str, pk: int) -> Response:
+        membership = _object_or_404(membership_list(project=self.project).filter(pk=pk).first())
+        with service_errors():
+            membership_remove(membership=membership)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+# --- datasets --------------------------------------------------------------------------------
+
+
+class DatasetListCreateApi(ProjectScopedApi):
+    """GET: any member. POST: a manager creates an empty dataset (imports also create them)."""
+
+    roles: ClassVar[dict[str, frozenset[str]]] = {"GET": ALL_ROLES, "POST": MANAGE}
+
+    class DatasetCreateInputSerializer(serializers.Serializer):
+        name = serializers.CharField(max_length=200)
+        source_format = serializers.ChoiceField(choices=FORMAT_NAMES, default="native")
+        license = serializers.CharField(max_length=100, required=False, allow_blank=True)
+        provenance = serializers.CharField(required=False, allow_blank=True)
+
+    @extend_schema(responses=DatasetOutputSerializer(many=True))
+    def get(self, request: Request, slug: str) -> Response:
+        datasets = dataset_list(project=self.project)
+        return Response(DatasetOutputSerializer(datasets, many=True).data)
+
+    @extend_schema(request=DatasetCreateInputSerializer, responses={201: DatasetOutputSerializer})
+    def post(self, request: Request, slug: str) -> Response:
+        data = self.DatasetCreateInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        with service_errors():
+            dataset = dataset_create(
+                project=self.project, created_by=request.user, **data.validated_data
+            )
+        return Response(DatasetOutputSerializer(dataset).data, status=status.HTTP_201_CREATED)
+
+
+class DatasetDetailApi(ProjectScopedApi):
+    roles: ClassVar[dict[str, frozenset[str]]] = {"GET": ALL_ROLES}
+
+    @extend_schema(responses=DatasetOutputSerializer)
+    def get(self, request: Request, slug: str, pk: int) -> Response:
+        dataset = _object_or_404(dataset_list(project=self.project).filter(pk=pk).first())
+        return Response(DatasetOutputSerializer(dataset).data)
+
+
+# --- items -----------------------------------------------------------------------------------
+
+
+class ItemFilter(django_filters.FilterSet):
+    dataset = django_filters.NumberFilter(field_name="dataset_id")
+    group_key = django_filters.CharFilter(field_name="group_key")
+
+    class Meta:
+        model = Item
+        fields = ("dataset", "group_key")
+
+
+class ItemListApi(ProjectScopedApi, generics.ListAPIView):
+    """Items of the project with their steps, turns and candidates, in id order.
+
+    Annotators get 403: they receive items through assignments, not by browsing.
+    """
+
+    roles: ClassVar[dict[str, frozenset[str]]] = {"GET": READ_ITEMS}
+    serializer_class = ItemOutputSerializer
+    pagination_class = ItemCursorPagination
+    filterset_class = ItemFilter
+
+    def get_queryset(self) -> QuerySet[Item]:
+        if getattr(self, "swagger_fake_view", False):
+            return Item.objects.none()
+        return item_list(project=self.project)
+
+
+class ItemDetailApi(ProjectScopedApi, generics.RetrieveAPIView):
+    roles: ClassVar[dict[str, frozenset[str]]] = {"GET": READ_ITEMS}
+    serializer_class = ItemOutputSerializer
+
+    def get_queryset(self) -> QuerySet[Item]:
+        if getattr(self, "swagger_fake_view", False):
+            return Item.objects.none()
+        return item_list(project=self.project)
+
+
+# --- imports ---------------------------------------------------------------------------------
+
+
+class ImportRunListCreateApi(ProjectScopedApi, generics.ListAPIView):
+    """GET: managers and researchers list import runs, newest first. POST (multipart): a
+    manager uploads a file; the import runs in a worker and the client polls the run."""
+
+    roles: ClassVar[dict[str, frozenset[str]]] = {"GET": READ_IMPORTS, "POST": MANAGE}
+    serializer_class = ImportRunOutputSerializer
+    pagination_class = ImportRunCursorPagination
+    parser_classes = (MultiPartParser, FormParser)
+
+    class ImportRunCreateInputSerializer(serializers.Serializer):
+        file = serializers.FileField()
+        format = serializers.ChoiceField(choices=FORMAT_NAMES)
+        dataset = serializers.CharField(
+            max_length=200, help_text="Name of the dataset to import into; created if missing."
+        )
+        options = serializers.JSONField(
+            binary=True, required=False, help_text="Format options as a JSON object string."
+        )
+
+        def validate_file(self, value: UploadedFile) -> UploadedFile:
+            limit = settings.STEPWISE_IMPORT_MAX_FILE_BYTES
+            if value.size is not None and value.size > limit:
+                raise serializers.ValidationError(f"is larger than the limit of {limit} bytes")
+            return value
+
+        def validate_options(self, value: Any) -> dict[str, Any]:
+            if value is None:
+                return {}
+            if not isinstance(value, dict):
+                raise serializers.ValidationError("must be a JSON object")
+            return value
+
+    def get_queryset(self) -> QuerySet[ImportRun]:
+        if getattr(self, "swagger_fake_view", False):
+            return ImportRun.objects.none()
+        return import_run_list(project=self.project)
+
+    @extend_schema(
+        request=ImportRunCreateInputSerializer, responses={201: ImportRunOutputSerializer}
+    )
+    def post(self, request: Request, slug: str) -> Response:
+        data = self.ImportRunCreateInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        with service_errors():
+            run = import_run_create(
+                project=self.project,
+                user=request.user,
+                upload=data.validated_data["file"],
+                fmt=data.validated_data["format"],
+                dataset_name=data.validated_data["dataset"],
+                options=data.validated_data.get("options") or {},
+            )
+        return Response(ImportRunOutputSerializer(run).data, status=status.HTTP_201_CREATED)
+
+
+class ImportRunDetailApi(ProjectScopedApi, generics.RetrieveAPIView):
+    """One import run: status, counts, the first problems (with line numbers) and a message."""
+
+    roles: ClassVar[dict[str, frozenset[str]]] = {"GET": READ_IMPORTS}
+    serializer_class = ImportRunOutputSerializer
+
+    def get_queryset(self) -> QuerySet[ImportRun]:
+        if getattr(self, "swagger_fake_view", False):
+            return ImportRun.objects.none()
+        return import_run_list(project=self.project)

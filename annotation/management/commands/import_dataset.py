@@ -1,0 +1,94 @@
+"""python manage.py import_dataset PATH --format F --project SLUG [--create-project KIND]"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from annotation.importers import FORMAT_NAMES
+from annotation.models import Project, ProjectKind, User
+from annotation.services.imports import dataset_import
+from annotation.services.projects import project_create
+
+
+class Command(BaseCommand):
+    help = "Import a file into a project's dataset (all or nothing; a re-import is a no-op)."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("path")
+        parser.add_argument("--format", required=True, help=f"one of: {', '.join(FORMAT_NAMES)}")
+        parser.add_argument("--project", required=True, help="project slug")
+        parser.add_argument(
+            "--create-project",
+            metavar="KIND",
+            choices=ProjectKind.values,
+            help="create the project with this kind if it does not exist",
+        )
+        parser.add_argument("--dataset", help="dataset name (default: the file name)")
+        parser.add_argument("--answers", help="GSM8K-style JSONL with reference answers")
+        parser.add_argument("--license", default="")
+        parser.add_argument("--provenance", default="")
+        parser.add_argument("--owner", help="username of the manager of a created project")
+
+    def handle(self, *args: Any, **opts: Any) -> None:
+        path = Path(opts["path"])
+        if not path.is_file():
+            raise CommandError(f"path: no such file {path}")
+        if opts["format"] not in FORMAT_NAMES:
+            raise CommandError(
+                f"format: unknown format {opts['format']!r}; known formats: {', '.join(FORMAT_NAMES)}"
+            )
+        project = Project.objects.filter(slug=opts["project"]).first()
+        if project is None:
+            if not opts["create_project"]:
+                raise CommandError(
+                    f"project: no project {opts['project']!r}; pass --create-project KIND to create it"
+                )
+            owner = None
+            if opts["owner"]:
+                owner = User.objects.filter(username=opts["owner"]).first()
+                if owner is None:
+                    raise CommandError(f"owner: no user {opts['owner']!r}")
+            try:
+                project = project_create(
+                    name=opts["project"].replace("-", " ").title(),
+                    slug=opts["project"],
+                    kind=opts["create_project"],
+                    created_by=owner,
+                )
+            except ValueError as exc:
+                raise CommandError(str(exc)) from None
+            self.stdout.write(f"Created project {project.slug} ({project.kind})")
+        options: dict[str, Any] = {}
+        if opts["answers"]:
+            if not Path(opts["answers"]).is_file():
+                raise CommandError(f"answers: no such file {opts['answers']}")
+            options["answers"] = str(Path(opts["answers"]).resolve())
+        started = time.perf_counter()
+        with open(path, "rb") as fh:
+            result = dataset_import(
+                project=project,
+                dataset_name=opts["dataset"] or path.name,
+                fmt=opts["format"],
+                stream=fh,
+                options=options,
+                dataset_license=opts["license"],
+                dataset_provenance=opts["provenance"],
+            )
+        elapsed = time.perf_counter() - started
+        if not result.ok:
+            for issue in result.errors:
+                self.stderr.write(f"  {path.name}: {issue}")
+            raise CommandError(result.message)
+        for skipped in result.skipped[:10]:
+            self.stdout.write(f"  skipped {skipped.line}: {skipped.reason}")
+        self.stdout.write(self.style.SUCCESS(f"{result.message} ({elapsed:.2f} s)"))
+        self.stdout.write(
+            f"  items {result.items_created}, steps {result.steps_created}, turns "
+            f"{result.turns_created}, candidates {result.candidates_created}, annotations "
+            f"{result.annotations_created}, unchanged {result.items_unchanged}, skipped "
+            f"{result.records_skipped}"
+        )

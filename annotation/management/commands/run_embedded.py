@@ -1,0 +1,69 @@
+"""`make run`: migrate, create the demo, then serve the web app and a Celery worker together.
+
+Ctrl-C stops both. The worker uses the broker from settings (a filesystem broker under var/
+by default, so no Redis is needed).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from typing import Any
+
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandParser
+
+from config.env import env
+
+
+class Command(BaseCommand):
+    help = "Run Stepwise on the embedded default: web app on 127.0.0.1:8000 plus a Celery worker."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--addr", default=env.str("STEPWISE_ADDR", default="127.0.0.1:8000"))
+        parser.add_argument("--no-demo", action="store_true")
+
+    def handle(self, *args: Any, **opts: Any) -> None:
+        call_command("migrate", interactive=False, verbosity=0)
+        self.stdout.write("Database migrated.")
+        if not opts["no_demo"]:
+            call_command("demo_setup")
+        env_vars = dict(os.environ)
+        env_vars.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.embedded")
+        worker = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
+            [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", "default,gpu",
+             "--concurrency", "1", "--loglevel", "INFO", "-n", "embedded@%h"],
+            env=env_vars,
+        )  # fmt: skip
+        web = subprocess.Popen(  # noqa: S603
+            [sys.executable, "manage.py", "runserver", opts["addr"], "--noreload"],
+            env=env_vars,
+        )
+        self.stdout.write(
+            self.style.SUCCESS(f"Stepwise is serving on http://{opts['addr']}/ (Ctrl-C stops)")
+        )
+        children = [web, worker]
+
+        def _stop(signum: int, frame: Any) -> None:
+            raise KeyboardInterrupt
+
+        signal.signal(signal.SIGTERM, _stop)
+        try:
+            while all(p.poll() is None for p in children):
+                time.sleep(0.5)
+        except KeyboardInterrupt:
+            pass
+        finally:
+            for p in children:
+                if p.poll() is None:
+                    p.send_signal(signal.SIGTERM)
+            deadline = time.monotonic() + 15
+            for p in children:
+                try:
+                    p.wait(timeout=max(0.1, deadline - time.monotonic()))
+                except subprocess.TimeoutExpired:
+                    p.kill()
+        self.stdout.write("Stopped.")

@@ -1,0 +1,144 @@
+"""The OpenAPI schema, the offline docs page and the native record JSON Schema."""
+
+from __future__ import annotations
+
+import io
+import json
+from typing import Any
+
+import pytest
+from jsonschema import Draft202012Validator
+
+from annotation.importers.base import ImportIssue, ParsedItem, RecordError
+from annotation.importers.native import NativeImporter, parse_native_record
+from annotation.importers.schema import NATIVE_RECORD_SCHEMA
+
+VALID: list[dict[str, Any]] = [
+    {"external_id": "min", "steps": ["only step"]},
+    {
+        "external_id": 17,
+        "group_key": "q-1",
+        "prompt": "What is 2+3?",
+        "reference_answer": "5",
+        "final_answer": 5,
+        "final_answer_correct": True,
+        "generator_model": "m",
+        "metadata": {"source": "test"},
+        "steps": ["2+3=5", "So 5."],
+        "annotations": [
+            {
+                "annotator": "experts",
+                "first_error_index": -1,
+                "finish_reason": "solution",
+                "justification": "fine",
+                "step_ratings": [1, None],
+            }
+        ],
+    },
+    {
+        "external_id": "dlg",
+        "turns": [{"speaker": "therapist", "text": "Hi"}, {"speaker": "client", "text": "Hey"}],
+        "annotations": [
+            {
+                "annotator": "coders",
+                "turn_labels": [
+                    {"turn": 0, "field": "main_therapist_behaviour", "value": "question"},
+                    {"turn": 1, "field": "client_talk_type", "value": "neutral"},
+                ],
+            }
+        ],
+    },
+    {
+        "external_id": "pref",
+        "prompt": "Advice?",
+        "metadata": None,
+        "candidates": [
+            {"text": "A", "source_model": "x", "metadata": {"upvotes": 3}},
+            {"text": "B", "metadata": None},
+        ],
+        "annotations": [
+            {
+                "annotator": "upvotes",
+                "preferences": [{"a": 0, "b": 1, "strength": -2, "margin": 3}],
+                "principle_ratings": [
+                    {"principle": "empathy", "candidate": 0, "value": 4},
+                    {"principle": "empathy", "candidate": None, "value": -1},
+                ],
+            }
+        ],
+    },
+    {"external_id": "falsy", "steps": ["s"], "annotations": None, "group_key": None},
+]
+
+INVALID: list[tuple[str, dict[str, Any]]] = [
+    ("unknown-field", {"external_id": "x", "steps": ["s"], "colour": "red"}),
+    ("missing-id", {"steps": ["s"]}),
+    ("blank-id", {"external_id": "  ", "steps": ["s"]}),
+    ("boolean-id", {"external_id": True, "steps": ["s"]}),
+    ("no-content", {"external_id": "x", "steps": []}),
+    ("empty-step", {"external_id": "x", "steps": ["ok", " "]}),
+    ("step-not-string", {"external_id": "x", "steps": [1]}),
+    ("turn-without-speaker", {"external_id": "x", "turns": [{"text": "hi"}]}),
+    ("bad-rating", {"external_id": "x", "steps": ["s"],
+                    "annotations": [{"annotator": "a", "step_ratings": [2]}]}),
+    ("bad-finish", {"external_id": "x", "steps": ["s"],
+                    "annotations": [{"annotator": "a", "finish_reason": "bored"}]}),
+    ("strength-range", {"external_id": "x", "candidates": [{"text": "a"}, {"text": "b"}],
+                        "annotations": [{"annotator": "a",
+                                         "preferences": [{"a": 0, "b": 1, "strength": 4}]}]}),
+    ("correct-not-bool", {"external_id": "x", "steps": ["s"], "final_answer_correct": "yes"}),
+    ("annotations-not-list", {"external_id": "x", "steps": ["s"], "annotations": "all"}),
+]  # fmt: skip
+
+
+def test_openapi_schema_is_served(api_client):
+    response = api_client.get("/api/v1/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json")
+    assert response.status_code == 200
+    schema = json.loads(response.content)
+    assert schema["openapi"].startswith("3.")
+    assert "/api/v1/projects/{slug}/items/" in schema["paths"]
+
+
+def test_docs_page_renders_offline(api_client):
+    response = api_client.get("/api/v1/docs/")
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("text/html")
+    html = response.content.decode()
+    assert "/api/v1/projects/{slug}/imports/" in html
+    # Nothing is loaded from another host.
+    assert "<script" not in html
+    assert "http://" not in html
+    assert "https://" not in html
+
+
+def test_import_schema_endpoint_serves_native_record_schema(api_client):
+    response = api_client.get("/api/v1/schemas/import/")
+    assert response.status_code == 200
+    assert response.json() == NATIVE_RECORD_SCHEMA
+    assert NATIVE_RECORD_SCHEMA["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+    Draft202012Validator.check_schema(NATIVE_RECORD_SCHEMA)
+
+
+@pytest.mark.parametrize("record", VALID, ids=lambda r: str(r["external_id"]))
+def test_valid_record_passes_schema_and_parser(record):
+    assert list(Draft202012Validator(NATIVE_RECORD_SCHEMA).iter_errors(record)) == []
+    assert isinstance(parse_native_record(record, 1), ParsedItem)
+
+
+@pytest.mark.parametrize("record", [r for _, r in INVALID], ids=[n for n, _ in INVALID])
+def test_invalid_record_fails_schema_and_parser(record):
+    assert not Draft202012Validator(NATIVE_RECORD_SCHEMA).is_valid(record)
+    with pytest.raises(RecordError):
+        parse_native_record(record, 1)
+
+
+def test_importer_agrees_with_schema_on_a_whole_file():
+    lines = [json.dumps(r) for r in VALID] + [json.dumps(INVALID[0][1])]
+    events = list(
+        NativeImporter().parse(
+            io.BytesIO("\n".join(lines).encode()), options={}, max_line_bytes=100_000
+        )
+    )
+    assert [type(e) for e in events] == [ParsedItem] * len(VALID) + [ImportIssue]
+    assert events[-1].line == len(VALID) + 1
+    assert events[-1].field == "colour"
