@@ -59,7 +59,10 @@ class Project(models.Model):
 
 
 class Membership(models.Model):
-    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="memberships")
+    # Indexed by the (project, user) unique constraint.
+    project = models.ForeignKey(
+        Project, on_delete=models.CASCADE, related_name="memberships", db_index=False
+    )
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
     )
@@ -97,9 +100,14 @@ class Dataset(models.Model):
 
 
 class Item(models.Model):
-    dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="items")
+    # Indexed by the (dataset, external_id) unique constraint.
+    dataset = models.ForeignKey(
+        Dataset, on_delete=models.CASCADE, related_name="items", db_index=False
+    )
     # Denormalised from the dataset: the task stream and exports filter by project.
-    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="items")
+    project = models.ForeignKey(
+        Project, on_delete=models.CASCADE, related_name="items", db_index=False
+    )  # indexed by item_stream_idx
     external_id = models.CharField(max_length=255)
     group_key = models.CharField(max_length=255, blank=True, db_index=True)
     prompt = models.TextField(blank=True)
@@ -128,7 +136,9 @@ class Item(models.Model):
 
 
 class Step(models.Model):
-    item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="steps")
+    # FK columns that lead a unique constraint need no index of their own: one fewer
+    # B-tree insert per row on bulk imports.
+    item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="steps", db_index=False)
     index = models.PositiveIntegerField()
     text = models.TextField()
 
@@ -141,7 +151,7 @@ class Step(models.Model):
 
 
 class Turn(models.Model):
-    item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="turns")
+    item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="turns", db_index=False)
     index = models.PositiveIntegerField()
     speaker = models.CharField(max_length=64)
     text = models.TextField()
@@ -155,7 +165,9 @@ class Turn(models.Model):
 
 
 class Candidate(models.Model):
-    item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="candidates")
+    item = models.ForeignKey(
+        Item, on_delete=models.CASCADE, related_name="candidates", db_index=False
+    )
     index = models.PositiveIntegerField()
     text = models.TextField()
     source_model = models.CharField(max_length=200, blank=True)
@@ -191,7 +203,9 @@ class Annotation(models.Model):
         CONSENSUS = "consensus", "Model consensus"
         ADJUDICATION = "adjudication", "Adjudicated"
 
-    item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="annotations")
+    item = models.ForeignKey(
+        Item, on_delete=models.CASCADE, related_name="annotations", db_index=False
+    )  # indexed by annotation_unique_per_source
     annotator = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="annotations"
     )
@@ -224,7 +238,9 @@ class StepLabel(models.Model):
     """A rating of one step: -1 wrong, 0 neutral, +1 right; NULL = unlabeled (e.g. after a
     first error in ProcessBench mode)."""
 
-    annotation = models.ForeignKey(Annotation, on_delete=models.CASCADE, related_name="step_labels")
+    annotation = models.ForeignKey(
+        Annotation, on_delete=models.CASCADE, related_name="step_labels", db_index=False
+    )
     step = models.ForeignKey(Step, on_delete=models.CASCADE, related_name="labels")
     rating = models.SmallIntegerField(null=True, blank=True)
     cant_judge = models.BooleanField(default=False)
@@ -246,7 +262,9 @@ class StepLabel(models.Model):
 class TurnLabel(models.Model):
     """One code for one turn in one field (e.g. main_therapist_behaviour = reflection)."""
 
-    annotation = models.ForeignKey(Annotation, on_delete=models.CASCADE, related_name="turn_labels")
+    annotation = models.ForeignKey(
+        Annotation, on_delete=models.CASCADE, related_name="turn_labels", db_index=False
+    )
     turn = models.ForeignKey(Turn, on_delete=models.CASCADE, related_name="labels")
     field = models.CharField(max_length=64)
     value = models.CharField(max_length=64)
@@ -269,7 +287,7 @@ class PreferenceLabel(models.Model):
     """
 
     annotation = models.ForeignKey(
-        Annotation, on_delete=models.CASCADE, related_name="preference_labels"
+        Annotation, on_delete=models.CASCADE, related_name="preference_labels", db_index=False
     )
     candidate_a = models.ForeignKey(Candidate, on_delete=models.CASCADE, related_name="+")
     candidate_b = models.ForeignKey(Candidate, on_delete=models.CASCADE, related_name="+")

@@ -5,6 +5,6 @@ from celery import shared_task
 from annotation.services.imports import import_run_execute
 
 
-@shared_task(acks_late=True, reject_on_worker_lost=True, queue="default")
+@shared_task(acks_late=True, reject_on_worker_lost=True)
 def import_run_execute_task(import_run_id: int) -> None:
     import_run_execute(run_id=import_run_id)

@@ -1,6 +1,6 @@
 """`counsel_chat`: counsel-chat answers (CSV, one row per therapist answer).
 
-Rows are grouped by `questionID` (answers to one question are not always adjacent). A
+Rows are grouped by question (answers to one question are not always adjacent). A
 question with at least two answers becomes one preference item whose candidates are its
 answers in file order; a question with one answer is skipped with the reason.
 
@@ -8,9 +8,10 @@ Upvotes are a weak, view-confounded signal, so they are imported only as a prior
 annotation by `counsel-chat-upvotes` with one preference per pair of answers whose upvotes
 differ by at least the option `min_upvote_margin` (default 1). Ties give no pair.
 
-In the published file a few questionIDs are reused by two different questions (different
-`questionLink`); grouping is by questionID as the dataset documents it, and the item's
-prompt and metadata come from the question's first row.
+A question is (questionID, questionLink): in the published file 18 questionIDs are reused by
+two different questions (different link, title and topic), and grouping by questionID alone
+would put answers to different questions into one item (372 items instead of 386). A reused
+id gets the link's last path segment in its external id: `counselchat-{id}-{slug}`.
 """
 
 from __future__ import annotations
@@ -124,7 +125,7 @@ class CounselChatImporter(Importer):
         if isinstance(min_margin, ImportIssue):
             yield min_margin
             return
-        questions: dict[str, _Question] = {}
+        questions: dict[tuple[str, str], _Question] = {}
         for ev in iter_csv(stream, required=REQUIRED, max_line_bytes=max_line_bytes):
             if isinstance(ev, ImportIssue):
                 yield ev
@@ -135,7 +136,8 @@ class CounselChatImporter(Importer):
             except RecordError as exc:
                 yield ImportIssue(row, exc.field, exc.message, "row")
                 continue
-            question = questions.get(question_id)
+            key = (question_id, rec["questionLink"].strip())
+            question = questions.get(key)
             if question is None:
                 parts = (rec["questionTitle"].strip(), rec["questionText"].strip())
                 question = _Question(
@@ -147,17 +149,22 @@ class CounselChatImporter(Importer):
                         "split": rec["split"].strip(),
                     },
                 )
-                questions[question_id] = question
+                questions[key] = question
             question.answers.append((row, candidate))
-        for question_id, question in questions.items():
+        links_per_id: dict[str, int] = {}
+        for question_id, _ in questions:
+            links_per_id[question_id] = links_per_id.get(question_id, 0) + 1
+        for (question_id, link), question in questions.items():
+            external_id = f"counselchat-{question_id}"
+            if links_per_id[question_id] > 1:
+                external_id += "-" + (link.rstrip("/").rsplit("/", 1)[-1] or str(question.row))
             if len(question.answers) < 2:
-                yield SkippedRecord(question.row, f"question {question_id} has only one answer")
+                yield SkippedRecord(question.row, f"question {external_id} has only one answer")
                 continue
-            yield _item(question_id, question, min_margin)
+            yield _item(external_id, question, min_margin)
 
 
-def _item(question_id: str, question: _Question, min_margin: int) -> ParsedItem:
-    external_id = f"counselchat-{question_id}"
+def _item(external_id: str, question: _Question, min_margin: int) -> ParsedItem:
     candidates = [c for _, c in question.answers]
     item = ParsedItem(
         line=question.row,

@@ -346,7 +346,7 @@ class _BulkWriter:
                     it.final_answer,
                     it.final_answer_correct,
                     it.generator_model,
-                    dumps(it.metadata, ensure_ascii=False),
+                    dumps(it.metadata, ensure_ascii=False) if it.metadata else "{}",
                     0,
                     digest,
                     now,
@@ -370,7 +370,8 @@ class _BulkWriter:
             for idx, c in enumerate(it.candidates):
                 cid = next(cand_ids)
                 cids.append(cid)
-                row = (item_id, idx, c.text, c.source_model, dumps(c.metadata, ensure_ascii=False))
+                meta = dumps(c.metadata, ensure_ascii=False) if c.metadata else "{}"
+                row = (item_id, idx, c.text, c.source_model, meta)
                 cands.append((cid, *row) if need_cands else row)
             for ann in it.annotations:
                 aid = next(ann_ids)

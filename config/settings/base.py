@@ -118,6 +118,11 @@ CELERY_BROKER_TRANSPORT_OPTIONS: dict = {}
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_DEFAULT_QUEUE = "default"
+# One queue per kind of work: model jobs go to `gpu` workers (concurrency 1 per GPU).
+CELERY_TASK_ROUTES = {
+    "annotation.tasks.*": {"queue": "default"},
+    "labeling_jobs.tasks.*": {"queue": "gpu"},
+}
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1

@@ -83,7 +83,9 @@ def test_parse_groups_answers_by_question():
     # the tie (answers 0 and 2) gives no pair
     assert ann.preferences == [ParsedPreference(0, 1, -1, -2.0), ParsedPreference(1, 2, 1, 2.0)]
     assert q12.annotations[0].preferences == [ParsedPreference(0, 1, 1, 5.0)]
-    assert [(s.line, s.reason) for s in skipped] == [(5, "question 11 has only one answer")]
+    assert [(s.line, s.reason) for s in skipped] == [
+        (5, "question counselchat-11 has only one answer")
+    ]
 
 
 def test_min_upvote_margin_option():
@@ -152,10 +154,11 @@ def test_import_writes_candidates_and_upvote_pairs(make_project, tmp_path: Path)
 
 def test_real_counsel_chat(make_project):
     path = shared_file("counsel_chat.csv")
-    upvotes: dict[str, list[int]] = defaultdict(list)
+    # a question is (questionID, questionLink): the file reuses 18 ids for different questions
+    upvotes: dict[tuple[str, str], list[int]] = defaultdict(list)
     with open(path, encoding="utf-8", newline="") as fh:
         for row in csv.DictReader(fh):
-            upvotes[row["questionID"]].append(int(row["upvotes"]))
+            upvotes[(row["questionID"], row["questionLink"])].append(int(row["upvotes"]))
     multi = {q: ups for q, ups in upvotes.items() if len(ups) >= 2}
     expected_candidates = sum(len(ups) for ups in multi.values())
     expected_pairs = sum(
@@ -169,8 +172,8 @@ def test_real_counsel_chat(make_project):
     with open(path, "rb") as fh:
         result = dataset_import(project=project, dataset_name="cc", fmt="counsel_chat", stream=fh)
     assert result.ok, result.errors
-    assert Item.objects.filter(project=project).count() == len(multi) == 372
-    assert result.records_skipped == len(upvotes) - 372
+    assert Item.objects.filter(project=project).count() == len(multi) == 386
+    assert result.records_skipped == len(upvotes) - 386
     assert Candidate.objects.filter(item__project=project).count() == expected_candidates
     anns = Annotation.objects.filter(
         item__project=project, annotator__username="counsel-chat-upvotes"
@@ -178,4 +181,19 @@ def test_real_counsel_chat(make_project):
     assert PreferenceLabel.objects.filter(annotation__in=anns).count() == expected_pairs
     with open(path, "rb") as fh:
         again = dataset_import(project=project, dataset_name="cc", fmt="counsel_chat", stream=fh)
-    assert (again.items_unchanged, again.items_created) == (372, 0)
+    assert (again.items_unchanged, again.items_created) == (386, 0)
+
+
+def test_reused_question_id_with_another_link_is_another_question():
+    other = _row(6, "10", "A different question's answer.", 1)
+    other[4] = "https://counselchat.com/questions/how-do-i-sleep"
+    other2 = _row(7, "10", "Another answer to it.", 3)
+    other2[4] = other[4]
+    items = [e for e in _parse(_csv([*ROWS, other, other2])) if isinstance(e, ParsedItem)]
+    by_id = {i.external_id: i for i in items}
+    assert set(by_id) == {"counselchat-10-10", "counselchat-12", "counselchat-10-how-do-i-sleep"}
+    assert [c.text for c in by_id["counselchat-10-how-do-i-sleep"].candidates] == [
+        "A different question's answer.",
+        "Another answer to it.",
+    ]
+    assert len(by_id["counselchat-10-10"].candidates) == 3
