@@ -117,6 +117,13 @@ class Item(models.Model):
     generator_model = models.CharField(max_length=200, blank=True)
     metadata = models.JSONField(default=dict, blank=True)
     priority = models.IntegerField(default=0)
+    # Submitted human annotations so far and whether the item has its k: kept by the
+    # submit service so the task stream never counts rows on a 100,000-item project.
+    done_count = models.PositiveIntegerField(default=0, db_default=0)
+    is_complete = models.BooleanField(default=False, db_default=False)
+    # Gold items have a known answer (an annotation with source=gold) and feed annotator
+    # accuracy; they look like any other item in the stream.
+    is_gold = models.BooleanField(default=False, db_default=False)
     # sha256 of the item's imported content: a re-import of the same record is a no-op, a
     # different record under the same external id is an error.
     content_hash = models.CharField(max_length=64)
@@ -129,7 +136,11 @@ class Item(models.Model):
                 fields=["dataset", "external_id"], name="item_unique_external_id"
             )
         ]
-        indexes = [models.Index(fields=["project", "-priority", "id"], name="item_stream_idx")]
+        indexes = [
+            models.Index(
+                fields=["project", "is_complete", "-priority", "id"], name="item_stream_idx"
+            )
+        ]
 
     def __str__(self) -> str:
         return self.external_id
@@ -202,6 +213,7 @@ class Annotation(models.Model):
         IMPORTED = "imported", "Imported"
         CONSENSUS = "consensus", "Model consensus"
         ADJUDICATION = "adjudication", "Adjudicated"
+        GOLD = "gold", "Gold answer"
 
     item = models.ForeignKey(
         Item, on_delete=models.CASCADE, related_name="annotations", db_index=False
@@ -218,6 +230,9 @@ class Annotation(models.Model):
     justification = models.TextField(blank=True)
     note = models.TextField(blank=True)
     time_spent_ms = models.PositiveIntegerField(null=True, blank=True)
+    # 1 for the first submission; each edit archives the previous state in
+    # AnnotationRevision and increments this.
+    revision = models.PositiveIntegerField(default=1, db_default=1)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -395,3 +410,206 @@ class WorkerHeartbeat(models.Model):
 
     def __str__(self) -> str:
         return self.hostname
+
+
+class Assignment(models.Model):
+    """A claim of one item by one annotator: a lease that expires, then a submission or skip.
+
+    One row per (item, annotator): an annotator is never given the same item twice, and a
+    skipped item is not shown to them again.
+    """
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", "Claimed"
+        SUBMITTED = "submitted", "Submitted"
+        SKIPPED = "skipped", "Skipped"
+        EXPIRED = "expired", "Lease expired"
+
+    item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="assignments")
+    annotator = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="assignments"
+    )
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
+    claimed_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    first_rendered_at = models.DateTimeField(null=True, blank=True)
+    submitted_at = models.DateTimeField(null=True, blank=True)
+    # Active time on the item in ms (first render to submit, idle gaps over 5 min excluded).
+    active_ms = models.PositiveIntegerField(default=0)
+    skip_reason = models.TextField(blank=True)
+    # Preference items: the candidate shown on the left (randomised per annotator).
+    left_candidate = models.ForeignKey(
+        Candidate, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    annotation = models.OneToOneField(
+        Annotation, null=True, blank=True, on_delete=models.SET_NULL, related_name="assignment"
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["item", "annotator"], name="assignment_unique")
+        ]
+        indexes = [
+            models.Index(fields=["annotator", "project", "status"], name="assignment_mine"),
+            models.Index(fields=["item", "status", "expires_at"], name="assignment_open"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.annotator_id} on item {self.item_id}: {self.status}"
+
+
+class AnnotationRevision(models.Model):
+    """An archived state of an annotation: every submission is kept, edits never overwrite.
+
+    `client_token` is the submit form's one-time token: a second submit with the same token
+    (double click, retry) is recognised and changes nothing.
+    """
+
+    annotation = models.ForeignKey(Annotation, on_delete=models.CASCADE, related_name="revisions")
+    revision = models.PositiveIntegerField()
+    labels = models.JSONField()
+    client_token = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["annotation_id", "revision"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["annotation", "revision"], name="annotationrevision_unique"
+            ),
+            models.UniqueConstraint(
+                fields=["annotation", "client_token"],
+                condition=~Q(client_token=""),
+                name="annotationrevision_unique_token",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"annotation {self.annotation_id} r{self.revision}"
+
+
+class Flag(models.Model):
+    """An annotator's report about an item (crisis content, personal data, broken item)."""
+
+    class Reason(models.TextChoices):
+        CRISIS = "crisis", "Crisis or risk content"
+        PERSONAL_DATA = "personal_data", "Personal data"
+        BROKEN = "broken", "Broken item"
+        OTHER = "other", "Other"
+
+    item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="flags")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    reason = models.CharField(max_length=16, choices=Reason.choices)
+    note = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"flag {self.reason} on item {self.item_id}"
+
+
+class SuggestionMethod(models.TextChoices):
+    JUDGE = "judge", "LLM judge (critique)"
+    VERIFY = "verify", "LLM judge (verify, P(Yes))"
+    MC = "mc", "Monte-Carlo rollouts"
+    FIRST_ERROR_SEARCH = "first_error_search", "First-error search"
+    CONSENSUS = "consensus", "Consensus"
+    PAIR_JUDGE = "pair_judge", "Pair judge"
+    TURN_CODER = "turn_coder", "Turn coder"
+
+
+class Suggestion(models.Model):
+    """A model's pre-label for an item or one of its steps, turns or candidates.
+
+    `target` names the part ("item", "step:3", "turn:12", "candidate:1") so the unique key
+    (job_id, item, method, target) lets a redelivered job chunk upsert instead of duplicating.
+    `job_id` is the labeling_jobs.LabelingJob id, kept as a plain column so that this app
+    does not depend on labeling_jobs.
+    """
+
+    item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="suggestions")
+    step = models.ForeignKey(
+        Step, null=True, blank=True, on_delete=models.CASCADE, related_name="suggestions"
+    )
+    turn = models.ForeignKey(
+        Turn, null=True, blank=True, on_delete=models.CASCADE, related_name="suggestions"
+    )
+    candidate = models.ForeignKey(
+        Candidate, null=True, blank=True, on_delete=models.CASCADE, related_name="suggestions"
+    )
+    target = models.CharField(max_length=32)
+    method = models.CharField(max_length=24, choices=SuggestionMethod.choices)
+    model_name = models.CharField(max_length=200)
+    score = models.FloatField(null=True, blank=True)
+    label = models.CharField(max_length=64, blank=True)
+    raw = models.JSONField(default=dict, blank=True)
+    job_id = models.BigIntegerField(default=0, db_index=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["job_id", "item", "method", "target"], name="suggestion_unique"
+            )
+        ]
+        indexes = [models.Index(fields=["item", "method"], name="suggestion_by_item")]
+
+    def __str__(self) -> str:
+        return f"{self.method} {self.target} of item {self.item_id}: {self.label or self.score}"
+
+
+class ExportRun(models.Model):
+    """A training-data export written by a task to a deterministic folder under MEDIA_ROOT."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="export_runs")
+    format = models.CharField(max_length=32)
+    options = models.JSONField(default=dict, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    progress_done = models.PositiveIntegerField(default=0)
+    progress_total = models.PositiveIntegerField(default=0)
+    counts = models.JSONField(default=dict, blank=True)
+    path = models.CharField(max_length=500, blank=True)
+    error = models.TextField(blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"export {self.id} ({self.format}, {self.status})"
+
+
+class ProjectStat(models.Model):
+    """Precomputed dashboard figures (agreement, progress, throughput), refreshed by a task
+    so the dashboard reads one row per figure instead of recomputing on 100,000 items."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="stats")
+    key = models.CharField(max_length=100)
+    value = models.JSONField()
+    computed_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["project", "key"], name="projectstat_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.project_id}:{self.key}"
