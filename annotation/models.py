@@ -438,8 +438,12 @@ class Assignment(models.Model):
     # Active time on the item in ms (first render to submit, idle gaps over 5 min excluded).
     active_ms = models.PositiveIntegerField(default=0)
     skip_reason = models.TextField(blank=True)
-    # Preference items: the candidate shown on the left (randomised per annotator).
+    # Preference items: the pair shown and its sides, randomised per annotator (for items
+    # with more than two candidates, the pair too).
     left_candidate = models.ForeignKey(
+        Candidate, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    right_candidate = models.ForeignKey(
         Candidate, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     annotation = models.OneToOneField(

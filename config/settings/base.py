@@ -136,6 +136,10 @@ STEPWISE_IMPORT_MAX_LINE_BYTES = env.int("STEPWISE_IMPORT_MAX_LINE_BYTES", defau
 STEPWISE_IMPORT_MAX_FILE_BYTES = env.int("STEPWISE_IMPORT_MAX_FILE_BYTES", default=2_000_000_000)
 STEPWISE_IMPORT_BATCH_SIZE = env.int("STEPWISE_IMPORT_BATCH_SIZE", default=2000)
 STEPWISE_IMPORT_ERROR_LIMIT = 100
+# How long a claimed item stays reserved for its annotator before it returns to the pool.
+STEPWISE_LEASE_SECONDS = env.int("STEPWISE_LEASE_SECONDS", default=30 * 60)
+# Idle gaps longer than this do not count as time spent on an item.
+STEPWISE_IDLE_SECONDS = 5 * 60
 STEPWISE_DEMO_MODEL = env.str("STEPWISE_DEMO_MODEL", default="SmolLM2-135M-Instruct")
 # A worker whose heartbeat is older than this is reported as down by /healthz.
 STEPWISE_WORKER_HEARTBEAT_SECONDS = env.int("STEPWISE_WORKER_HEARTBEAT_SECONDS", default=10)

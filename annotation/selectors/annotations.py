@@ -1,0 +1,177 @@
+"""Reads for the annotator's day and for review."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any
+
+from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet
+from django.utils import timezone
+
+from annotation.models import (
+    Annotation,
+    Assignment,
+    Candidate,
+    Flag,
+    Item,
+    Project,
+    ProjectKind,
+    Step,
+    Suggestion,
+    Turn,
+    User,
+)
+
+
+@dataclass
+class Progress:
+    done: int
+    assigned: int
+    remaining: int
+    skipped: int
+
+
+def annotator_progress(*, project: Project, annotator: User) -> Progress:
+    """My submitted, currently held, and still-available items in a project (3 queries)."""
+    now = timezone.now()
+    counts = Assignment.objects.filter(project=project, annotator=annotator).aggregate(
+        done=Count("id", filter=Q(status=Assignment.Status.SUBMITTED)),
+        skipped=Count("id", filter=Q(status=Assignment.Status.SKIPPED)),
+        assigned=Count("id", filter=Q(status=Assignment.Status.ACTIVE, expires_at__gt=now)),
+    )
+    mine = Assignment.objects.filter(project=project, annotator=annotator).values("item_id")
+    remaining = Item.objects.filter(project=project, is_complete=False).exclude(id__in=mine).count()
+    return Progress(
+        done=counts["done"], assigned=counts["assigned"], remaining=remaining + counts["assigned"],
+        skipped=counts["skipped"],
+    )  # fmt: skip
+
+
+def item_for_labeling(*, item_id: int) -> Item:
+    """An item with everything the labeling page shows, in a fixed number of queries."""
+    return (
+        Item.objects.select_related("project", "dataset")
+        .prefetch_related(
+            Prefetch("steps", queryset=Step.objects.order_by("index")),
+            Prefetch("turns", queryset=Turn.objects.order_by("index")),
+            Prefetch("candidates", queryset=Candidate.objects.order_by("index")),
+        )
+        .get(id=item_id)
+    )
+
+
+def suggestions_for_item(*, item: Item) -> dict[str, list[Suggestion]]:
+    """Model hints for an item keyed by target ("step:3", "turn:5", "item"), newest first.
+    Callers show them only when project.show_suggestions is on."""
+    out: dict[str, list[Suggestion]] = defaultdict(list)
+    for s in Suggestion.objects.filter(item=item).order_by("-created_at", "-id"):
+        out[s.target].append(s)
+    return dict(out)
+
+
+def assignment_for_annotator(*, assignment_id: int, annotator: User) -> Assignment | None:
+    return (
+        Assignment.objects.select_related("item", "project", "annotation")
+        .filter(id=assignment_id, annotator=annotator)
+        .first()
+    )
+
+
+def annotation_list_for_annotator(*, annotator: User, project: Project) -> QuerySet[Annotation]:
+    return (
+        Annotation.objects.filter(
+            annotator=annotator, item__project=project, source=Annotation.Source.HUMAN
+        )
+        .select_related("item")
+        .order_by("-updated_at")
+    )
+
+
+def _signature(project: Project, ann: Annotation) -> Any:
+    """What two annotators must share to agree on an item."""
+    if project.kind == ProjectKind.STEP_LABELS:
+        if project.label_schema.get("mode") == "first_error":
+            return ann.first_error_index
+        return tuple(sl.rating for sl in sorted(ann.step_labels.all(), key=lambda s: s.step_id))
+    if project.kind == ProjectKind.DIALOGUE_CODING:
+        return tuple(sorted((tl.turn_id, tl.field, tl.value) for tl in ann.turn_labels.all()))
+    prefs = list(ann.preference_labels.all())
+    if not prefs:
+        return None
+    p = prefs[0]
+    # Preference direction, normalised to a fixed candidate order.
+    sign = (p.strength > 0) - (p.strength < 0)
+    if p.candidate_a_id > p.candidate_b_id:
+        sign = -sign
+    return sign
+
+
+def review_items(
+    *,
+    project: Project,
+    only: str = "disagreement",
+    annotator_id: int | None = None,
+    limit: int = 200,
+) -> list[dict[str, Any]]:
+    """Items for the review list: `only` is "disagreement" (human annotations that differ),
+    "flagged" (open flags) or "all"; optionally items labeled by one annotator."""
+    qs = Item.objects.filter(project=project)
+    human = Annotation.objects.filter(item=OuterRef("pk"), source=Annotation.Source.HUMAN)
+    if annotator_id is not None:
+        qs = qs.filter(annotations__annotator_id=annotator_id, annotations__source="human")
+    if only == "flagged":
+        qs = qs.filter(Exists(Flag.objects.filter(item=OuterRef("pk"), resolved_at__isnull=True)))
+    elif only == "disagreement":
+        qs = qs.annotate(
+            n_human=Count("annotations", filter=Q(annotations__source="human"))
+        ).filter(n_human__gte=2)
+    else:
+        qs = qs.filter(Exists(human))
+    qs = qs.order_by("-priority", "id").prefetch_related(
+        Prefetch(
+            "annotations",
+            queryset=Annotation.objects.select_related("annotator").prefetch_related(
+                "step_labels", "turn_labels", "preference_labels"
+            ),
+        ),
+        Prefetch("flags", queryset=Flag.objects.filter(resolved_at__isnull=True)),
+    )
+    rows = []
+    for item in qs[: limit * 5 if only == "disagreement" else limit]:
+        humans = [a for a in item.annotations.all() if a.source == Annotation.Source.HUMAN]
+        sigs = {_signature(project, a) for a in humans}
+        disagree = len(humans) >= 2 and len(sigs) > 1
+        if only == "disagreement" and not disagree:
+            continue
+        adjudicated = any(
+            a.source == Annotation.Source.ADJUDICATION for a in item.annotations.all()
+        )
+        rows.append(
+            {"item": item, "n_human": len(humans), "disagreement": disagree,
+             "flags": list(item.flags.all()), "adjudicated": adjudicated}
+        )  # fmt: skip
+        if len(rows) >= limit:
+            break
+    return rows
+
+
+def item_review(*, item: Item) -> dict[str, Any]:
+    """Every annotation of an item grouped by source, with who/when/time spent."""
+    anns = (
+        Annotation.objects.filter(item=item)
+        .select_related("annotator")
+        .prefetch_related(
+            "step_labels__step",
+            "turn_labels__turn",
+            "preference_labels",
+            "principle_ratings",
+            "revisions",
+        )  # fmt: skip
+        .order_by("source", "created_at")
+    )
+    grouped: dict[str, list[Annotation]] = defaultdict(list)
+    for a in anns:
+        grouped[a.source].append(a)
+    return {"annotations": dict(grouped), "suggestions": suggestions_for_item(item=item),
+            "flags": list(item.flags.select_related("user").all())}  # fmt: skip

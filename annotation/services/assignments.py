@@ -1,0 +1,180 @@
+"""The task stream: claiming items with a lease, rendering, skipping.
+
+Invariants:
+- an item never has more than k (project.overlap) submitted human annotations, and never
+  more than k open slots taken (submitted + unexpired leases);
+- an annotator gets an item at most once (one Assignment row per item and annotator) and
+  never sees an item they skipped again;
+- two annotators asking at the same moment never get the same slot: on PostgreSQL the
+  candidate item row is locked with FOR UPDATE SKIP LOCKED while its open slots are counted
+  and the lease is written; on SQLite the embedded default's IMMEDIATE transactions serialise
+  the writers.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import Count, F, IntegerField, OuterRef, Q, Subquery, Value
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from annotation.models import Assignment, Candidate, Item, Project, ProjectKind, User
+
+
+def _open_leases(now: datetime) -> Subquery:
+    leases = (
+        Assignment.objects.filter(
+            item=OuterRef("pk"), status=Assignment.Status.ACTIVE, expires_at__gt=now
+        )
+        .order_by()
+        .values("item")
+        .annotate(n=Count("id"))
+        .values("n")
+    )
+    return Coalesce(Subquery(leases, output_field=IntegerField()), Value(0))
+
+
+def assignment_claim_next(
+    *,
+    project: Project,
+    annotator: User,
+    exclude_ids: tuple[int, ...] | list[int] = (),
+    now: datetime | None = None,
+) -> Assignment | None:
+    """The annotator's next item: a lease they already hold (other than `exclude_ids`), else a
+    new claim on the highest-priority, then oldest, item that still needs annotators.
+
+    Returns None when nothing is left for this annotator.
+    """
+    now = now or timezone.now()
+    held = (
+        Assignment.objects.filter(
+            annotator=annotator,
+            project=project,
+            status=Assignment.Status.ACTIVE,
+            expires_at__gt=now,
+        )
+        .exclude(id__in=list(exclude_ids))
+        .select_related("item")
+        .order_by("claimed_at", "id")
+        .first()
+    )
+    if held is not None:
+        return held
+    with transaction.atomic():
+        candidates = (
+            Item.objects.filter(project=project, is_complete=False)
+            .exclude(
+                id__in=Assignment.objects.filter(annotator=annotator, project=project)
+                .filter(
+                    Q(status__in=[Assignment.Status.SUBMITTED, Assignment.Status.SKIPPED])
+                    | Q(status=Assignment.Status.ACTIVE, expires_at__gt=now)
+                )
+                .values("item_id")
+            )
+            .annotate(open_leases=_open_leases(now))
+            .filter(open_leases__lt=project.overlap - F("done_count"))
+            .order_by("-priority", "id")
+        )
+        if connection.features.has_select_for_update_skip_locked:
+            item = _first_open(
+                candidates.select_for_update(skip_locked=True, no_key=True, of=("self",))[:20],
+                project=project,
+                now=now,
+            )
+            if item is None:
+                # Every open item may just be locked by a claim or submit in flight: wait for
+                # those locks once rather than wrongly answer "nothing left".
+                item = _first_open(
+                    candidates.select_for_update(no_key=True, of=("self",))[:5],
+                    project=project,
+                    now=now,
+                )
+        else:
+            item = _first_open(candidates[:20], project=project, now=now)
+        if item is None:
+            return None
+        expires = now + timedelta(seconds=settings.STEPWISE_LEASE_SECONDS)
+        assignment, created = Assignment.objects.get_or_create(
+            item=item,
+            annotator=annotator,
+            defaults={
+                "project": project,
+                "status": Assignment.Status.ACTIVE,
+                "claimed_at": now,
+                "expires_at": expires,
+            },
+        )
+        if not created:
+            # The annotator's own lease on this item had expired: renew it.
+            assignment.status = Assignment.Status.ACTIVE
+            assignment.claimed_at = now
+            assignment.expires_at = expires
+            assignment.save(update_fields=["status", "claimed_at", "expires_at"])
+        if project.kind == ProjectKind.PREFERENCE and assignment.left_candidate_id is None:
+            _choose_pair(assignment)
+        assignment.item = item
+        return assignment
+
+
+def _first_open(candidates: Iterable[Item], *, project: Project, now: datetime) -> Item | None:
+    for cand in candidates:
+        # The row is locked now; count its leases again in a fresh statement, which sees a
+        # lease committed by someone who held the lock a moment ago (READ COMMITTED).
+        leases = Assignment.objects.filter(
+            item=cand, status=Assignment.Status.ACTIVE, expires_at__gt=now
+        ).count()
+        if cand.done_count + leases < project.overlap:
+            return cand
+    return None
+
+
+def _choose_pair(assignment: Assignment) -> None:
+    """Pick the pair to compare and which side each goes, at random, and store both."""
+    ids = list(
+        Candidate.objects.filter(item_id=assignment.item_id)
+        .order_by("index")
+        .values_list("id", flat=True)
+    )
+    if len(ids) < 2:
+        return
+    rng = random.SystemRandom()
+    left, right = rng.sample(ids, 2)
+    assignment.left_candidate_id = left
+    assignment.right_candidate_id = right
+    assignment.save(update_fields=["left_candidate", "right_candidate"])
+
+
+def assignment_mark_rendered(*, assignment: Assignment, now: datetime | None = None) -> None:
+    """Record the first time the item was shown (start of its time-on-item)."""
+    if assignment.first_rendered_at is None:
+        now = now or timezone.now()
+        Assignment.objects.filter(id=assignment.id, first_rendered_at__isnull=True).update(
+            first_rendered_at=now
+        )
+        assignment.first_rendered_at = now
+
+
+def assignment_skip(*, assignment: Assignment, reason: str = "") -> Assignment:
+    """Release the lease; the item is not shown to this annotator again."""
+    if assignment.status == Assignment.Status.SUBMITTED:
+        raise ValueError("assignment: already submitted; it cannot be skipped")
+    assignment.status = Assignment.Status.SKIPPED
+    assignment.skip_reason = reason[:2000]
+    assignment.save(update_fields=["status", "skip_reason"])
+    return assignment
+
+
+def active_time_ms(*, assignment: Assignment, client_active_ms: int | None, now: datetime) -> int:
+    """Time on item: the client's active-time count (which pauses after STEPWISE_IDLE_SECONDS
+    without input), never more than the wall time since first render."""
+    start = assignment.first_rendered_at or assignment.claimed_at
+    wall = max(0, int((now - start).total_seconds() * 1000))
+    if client_active_ms is None:
+        return min(wall, settings.STEPWISE_IDLE_SECONDS * 1000)
+    return max(0, min(int(client_active_ms), wall))

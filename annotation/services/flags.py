@@ -1,0 +1,21 @@
+"""Flags: annotators report items that need a manager's attention."""
+
+from __future__ import annotations
+
+from django.utils import timezone
+
+from annotation.models import Flag, Item, User
+
+
+def flag_create(*, item: Item, user: User, reason: str, note: str = "") -> Flag:
+    if reason not in Flag.Reason.values:
+        raise ValueError(f"reason: must be one of {', '.join(Flag.Reason.values)}")
+    return Flag.objects.create(item=item, user=user, reason=reason, note=note[:5000])
+
+
+def flag_resolve(*, flag: Flag, user: User) -> Flag:
+    if flag.resolved_at is None:
+        flag.resolved_at = timezone.now()
+        flag.resolved_by = user
+        flag.save(update_fields=["resolved_at", "resolved_by"])
+    return flag
