@@ -12,7 +12,7 @@ import csv
 import hashlib
 import io
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO, ClassVar
 
@@ -216,6 +216,30 @@ def iter_jsonl(stream: BinaryIO, *, max_line_bytes: int) -> Iterator[tuple[int, 
             yield lineno, json.loads(text)
         except json.JSONDecodeError as exc:
             yield ImportIssue(lineno, "", f"invalid JSON: {exc.msg} at column {exc.colno}")
+
+
+def parse_jsonl_records(
+    stream: BinaryIO,
+    *,
+    max_line_bytes: int,
+    parse_record: Callable[[Any, int], ParseEvent | list[ParseEvent]],
+) -> Iterator[ParseEvent]:
+    """The JSONL importers' loop: decode each line, parse it into one or more events, and
+    turn a RecordError into an ImportIssue carrying the line number."""
+    for ev in iter_jsonl(stream, max_line_bytes=max_line_bytes):
+        if isinstance(ev, ImportIssue):
+            yield ev
+            continue
+        line, obj = ev
+        try:
+            out = parse_record(obj, line)
+        except RecordError as exc:
+            yield ImportIssue(line, exc.field, exc.message)
+            continue
+        if isinstance(out, list):
+            yield from out
+        else:
+            yield out
 
 
 def read_json_document(stream: BinaryIO, *, max_bytes: int) -> Any | ImportIssue:

@@ -23,13 +23,12 @@ from typing import Any, BinaryIO
 
 from annotation.importers.base import (
     Importer,
-    ImportIssue,
     ParsedItem,
     ParseEvent,
     RecordError,
     gsm8k_final_answer,
-    iter_jsonl,
     opt_bool,
+    parse_jsonl_records,
     req_object,
     req_str,
     type_name,
@@ -87,14 +86,6 @@ class Gsm8kSolutionsImporter(Importer):
     def parse(
         self, stream: BinaryIO, *, options: dict[str, Any], max_line_bytes: int
     ) -> Iterator[ParseEvent]:
-        for ev in iter_jsonl(stream, max_line_bytes=max_line_bytes):
-            if isinstance(ev, ImportIssue):
-                yield ev
-                continue
-            line, obj = ev
-            try:
-                items = parse_gsm8k_solutions_record(obj, line)
-            except RecordError as exc:
-                yield ImportIssue(line, exc.field, exc.message)
-                continue
-            yield from items
+        yield from parse_jsonl_records(
+            stream, max_line_bytes=max_line_bytes, parse_record=parse_gsm8k_solutions_record
+        )

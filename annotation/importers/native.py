@@ -8,7 +8,6 @@ from typing import Any, BinaryIO
 
 from annotation.importers.base import (
     Importer,
-    ImportIssue,
     ParsedAnnotation,
     ParsedCandidate,
     ParsedItem,
@@ -17,9 +16,9 @@ from annotation.importers.base import (
     ParsedTurnLabel,
     ParseEvent,
     RecordError,
-    iter_jsonl,
     opt_bool,
     opt_str,
+    parse_jsonl_records,
     req_int,
     req_object,
     req_str,
@@ -191,12 +190,6 @@ class NativeImporter(Importer):
     def parse(
         self, stream: BinaryIO, *, options: dict[str, Any], max_line_bytes: int
     ) -> Iterator[ParseEvent]:
-        for ev in iter_jsonl(stream, max_line_bytes=max_line_bytes):
-            if isinstance(ev, ImportIssue):
-                yield ev
-                continue
-            line, obj = ev
-            try:
-                yield parse_native_record(obj, line)
-            except RecordError as exc:
-                yield ImportIssue(line, exc.field, exc.message)
+        yield from parse_jsonl_records(
+            stream, max_line_bytes=max_line_bytes, parse_record=parse_native_record
+        )

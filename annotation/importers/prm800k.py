@@ -27,14 +27,13 @@ from typing import Any, BinaryIO
 
 from annotation.importers.base import (
     Importer,
-    ImportIssue,
     ParsedAnnotation,
     ParsedItem,
     ParseEvent,
     RecordError,
     SkippedRecord,
-    iter_jsonl,
     opt_str,
+    parse_jsonl_records,
     req_int,
     req_object,
     req_str,
@@ -210,12 +209,6 @@ class Prm800kImporter(Importer):
     def parse(
         self, stream: BinaryIO, *, options: dict[str, Any], max_line_bytes: int
     ) -> Iterator[ParseEvent]:
-        for ev in iter_jsonl(stream, max_line_bytes=max_line_bytes):
-            if isinstance(ev, ImportIssue):
-                yield ev
-                continue
-            line, obj = ev
-            try:
-                yield parse_prm800k_record(obj, line)
-            except RecordError as exc:
-                yield ImportIssue(line, exc.field, exc.message)
+        yield from parse_jsonl_records(
+            stream, max_line_bytes=max_line_bytes, parse_record=parse_prm800k_record
+        )

@@ -34,7 +34,7 @@ from annotation.importers.base import (
     ParsedPreference,
     ParseEvent,
     RecordError,
-    iter_jsonl,
+    parse_jsonl_records,
     req_object,
     type_name,
 )
@@ -202,12 +202,8 @@ class TrlPreferenceImporter(Importer):
                 None, "annotator", "must be a non-empty name of at most 150 characters"
             )
             return
-        for ev in iter_jsonl(stream, max_line_bytes=max_line_bytes):
-            if isinstance(ev, ImportIssue):
-                yield ev
-                continue
-            line, obj = ev
-            try:
-                yield parse_trl_record(obj, line, annotator=annotator.strip())
-            except RecordError as exc:
-                yield ImportIssue(line, exc.field, exc.message)
+        yield from parse_jsonl_records(
+            stream,
+            max_line_bytes=max_line_bytes,
+            parse_record=lambda obj, line: parse_trl_record(obj, line, annotator=annotator.strip()),
+        )
