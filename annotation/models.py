@@ -357,12 +357,17 @@ class PrincipleRating(models.Model):
         return f"{self.principle}={self.value}"
 
 
+class RunStatus(models.TextChoices):
+    """Lifecycle of a background run (imports, exports)."""
+
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+
+
 class ImportRun(models.Model):
-    class Status(models.TextChoices):
-        QUEUED = "queued", "Queued"
-        RUNNING = "running", "Running"
-        SUCCEEDED = "succeeded", "Succeeded"
-        FAILED = "failed", "Failed"
+    Status = RunStatus
 
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="import_runs")
     dataset = models.ForeignKey(
@@ -370,7 +375,7 @@ class ImportRun(models.Model):
     )
     dataset_name = models.CharField(max_length=200)
     format = models.CharField(max_length=32)
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    status = models.CharField(max_length=16, choices=RunStatus.choices, default=RunStatus.QUEUED)
     file = models.CharField(max_length=500, help_text="Path of the uploaded file under MEDIA_ROOT.")
     original_filename = models.CharField(max_length=255, blank=True)
     options = models.JSONField(default=dict, blank=True)
@@ -572,16 +577,12 @@ class Suggestion(models.Model):
 class ExportRun(models.Model):
     """A training-data export written by a task to a deterministic folder under MEDIA_ROOT."""
 
-    class Status(models.TextChoices):
-        QUEUED = "queued", "Queued"
-        RUNNING = "running", "Running"
-        SUCCEEDED = "succeeded", "Succeeded"
-        FAILED = "failed", "Failed"
+    Status = RunStatus
 
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="export_runs")
     format = models.CharField(max_length=32)
     options = models.JSONField(default=dict, blank=True)
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    status = models.CharField(max_length=16, choices=RunStatus.choices, default=RunStatus.QUEUED)
     progress_done = models.PositiveIntegerField(default=0)
     progress_total = models.PositiveIntegerField(default=0)
     counts = models.JSONField(default=dict, blank=True)
