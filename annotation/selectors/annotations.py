@@ -32,6 +32,42 @@ class Progress:
     skipped: int
 
 
+def annotator_progress_many(*, projects: list[Project], annotator: User) -> dict[int, Progress]:
+    """annotator_progress for several projects in two queries (the home page)."""
+    now = timezone.now()
+    ids = [p.id for p in projects]
+    rows = (
+        Assignment.objects.filter(project_id__in=ids, annotator=annotator)
+        .values("project_id")
+        .annotate(
+            done=Count("id", filter=Q(status=Assignment.Status.SUBMITTED)),
+            skipped=Count("id", filter=Q(status=Assignment.Status.SKIPPED)),
+            assigned=Count("id", filter=Q(status=Assignment.Status.ACTIVE, expires_at__gt=now)),
+        )
+    )
+    counts = {r["project_id"]: r for r in rows}
+    mine = Assignment.objects.filter(project_id__in=ids, annotator=annotator).values("item_id")
+    remaining = dict(
+        Item.objects.filter(project_id__in=ids, is_complete=False)
+        .exclude(id__in=mine)
+        .values("project_id")
+        .annotate(n=Count("id"))
+        .values_list("project_id", "n")
+    )
+    out = {}
+    for pid in ids:
+        c = counts.get(pid, {"done": 0, "skipped": 0, "assigned": 0})
+        out[pid] = Progress(
+            done=c["done"], assigned=c["assigned"],
+            remaining=remaining.get(pid, 0) + c["assigned"], skipped=c["skipped"],
+        )  # fmt: skip
+    return out
+
+
+def flag_get(*, project: Project, flag_id: int) -> Flag | None:
+    return Flag.objects.filter(id=flag_id, item__project=project).select_related("item").first()
+
+
 def annotator_progress(*, project: Project, annotator: User) -> Progress:
     """My submitted, currently held, and still-available items in a project (3 queries)."""
     now = timezone.now()
@@ -48,15 +84,23 @@ def annotator_progress(*, project: Project, annotator: User) -> Progress:
     )  # fmt: skip
 
 
-def item_for_labeling(*, item_id: int) -> Item:
-    """An item with everything the labeling page shows, in a fixed number of queries."""
+_PARTS_OF_KIND = {
+    ProjectKind.STEP_LABELS: ("steps",),
+    ProjectKind.DIALOGUE_CODING: ("turns",),
+    # A preference item's context may be a dialogue.
+    ProjectKind.PREFERENCE: ("candidates", "turns"),
+}
+_PART_QUERYSETS = {"steps": Step, "turns": Turn, "candidates": Candidate}
+
+
+def item_for_labeling(*, item_id: int, kind: str | None = None) -> Item:
+    """An item with everything the labeling page shows, in a fixed number of queries: the
+    parts of its project's `kind` only, or all parts when kind is None."""
+    parts = _PARTS_OF_KIND.get(kind, ("steps", "turns", "candidates"))
+    prefetches = [Prefetch(p, queryset=_PART_QUERYSETS[p].objects.order_by("index")) for p in parts]
     return (
         Item.objects.select_related("project", "dataset")
-        .prefetch_related(
-            Prefetch("steps", queryset=Step.objects.order_by("index")),
-            Prefetch("turns", queryset=Turn.objects.order_by("index")),
-            Prefetch("candidates", queryset=Candidate.objects.order_by("index")),
-        )
+        .prefetch_related(*prefetches)
         .get(id=item_id)
     )
 

@@ -379,7 +379,9 @@ def adjudication_submit(
 def annotation_labels(annotation: Annotation) -> dict[str, Any]:
     """The current labels of an annotation in the normal form (its latest revision, or built
     from its rows for imported annotations, which have no revisions)."""
-    latest = annotation.revisions.order_by("-revision").first()
+    # Uses prefetched revisions when the caller prefetched them (the review page does).
+    revisions = list(annotation.revisions.all())
+    latest = max(revisions, key=lambda r: r.revision) if revisions else None
     if latest is not None:
         return latest.labels
     kind = annotation.item.project.kind

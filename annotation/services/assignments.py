@@ -100,22 +100,22 @@ def assignment_claim_next(
         if item is None:
             return None
         expires = now + timedelta(seconds=settings.STEPWISE_LEASE_SECONDS)
-        assignment, created = Assignment.objects.get_or_create(
-            item=item,
-            annotator=annotator,
-            defaults={
-                "project": project,
-                "status": Assignment.Status.ACTIVE,
-                "claimed_at": now,
-                "expires_at": expires,
-            },
+        # The only row of ours this item can have is an expired lease (the query above
+        # excluded the rest): renew it, else create the lease. Two queries, no savepoint.
+        renewed = Assignment.objects.filter(item=item, annotator=annotator).update(
+            status=Assignment.Status.ACTIVE, claimed_at=now, expires_at=expires
         )
-        if not created:
-            # The annotator's own lease on this item had expired: renew it.
-            assignment.status = Assignment.Status.ACTIVE
-            assignment.claimed_at = now
-            assignment.expires_at = expires
-            assignment.save(update_fields=["status", "claimed_at", "expires_at"])
+        if renewed:
+            assignment = Assignment.objects.get(item=item, annotator=annotator)
+        else:
+            assignment = Assignment.objects.create(
+                item=item,
+                annotator=annotator,
+                project=project,
+                status=Assignment.Status.ACTIVE,
+                claimed_at=now,
+                expires_at=expires,
+            )
         if project.kind == ProjectKind.PREFERENCE and assignment.left_candidate_id is None:
             _choose_pair(assignment)
         assignment.item = item

@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from annotation.web import views
+from annotation.web import annotate, review, views
 
 urlpatterns = [
     path(
@@ -16,4 +16,40 @@ urlpatterns = [
     path("projects/<slug:slug>/imports/", views.import_create, name="import_create"),
     path("projects/<slug:slug>/imports/<int:run_id>/row/", views.import_row, name="import_row"),
     path("profile/", views.profile, name="profile"),
+    # The annotator's day.
+    path("projects/<slug:slug>/annotate/", annotate.annotate, name="annotate"),
+    path(
+        "projects/<slug:slug>/annotate/content-note/",
+        annotate.annotate_content_note,
+        name="annotate_content_note",
+    ),
+    path(
+        "projects/<slug:slug>/annotate/<int:assignment_id>/submit/",
+        annotate.annotate_submit,
+        name="annotate_submit",
+    ),
+    path(
+        "projects/<slug:slug>/annotate/<int:assignment_id>/skip/",
+        annotate.annotate_skip,
+        name="annotate_skip",
+    ),
+    path(
+        "projects/<slug:slug>/annotate/<int:assignment_id>/flag/",
+        annotate.annotate_flag,
+        name="annotate_flag",
+    ),
+    path("projects/<slug:slug>/annotations/", annotate.annotate_mine, name="annotate_mine"),
+    path(
+        "projects/<slug:slug>/annotations/<int:annotation_id>/edit/",
+        annotate.annotate_edit,
+        name="annotate_edit",
+    ),
+    # Review and adjudication.
+    path("projects/<slug:slug>/review/", review.review_list, name="review_list"),
+    path("projects/<slug:slug>/review/<int:item_id>/", review.review_item, name="review_item"),
+    path(
+        "projects/<slug:slug>/review/flags/<int:flag_id>/resolve/",
+        review.review_flag_resolve,
+        name="review_flag_resolve",
+    ),
 ]

@@ -20,7 +20,8 @@ from django.utils.safestring import SafeString, mark_safe
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import reswap, retarget
 
-from annotation.models import ImportRun, Membership, Project
+from annotation.models import ImportRun, Membership, Project, Role
+from annotation.selectors.annotations import annotator_progress_many
 from annotation.selectors.items import dataset_list, import_run_list
 from annotation.selectors.projects import (
     LIST_MEMBERS,
@@ -35,7 +36,9 @@ from annotation.selectors.users import user_api_token_get
 from annotation.services.imports import import_run_create
 from annotation.services.projects import project_create
 from annotation.services.users import user_api_token_regenerate
+from annotation.web.annotate import ANNOTATE_ROLES
 from annotation.web.forms import ImportCreateForm, ProjectCreateForm
+from annotation.web.review import REVIEW_ROLES
 
 # How many of a run's recorded problems the row shows; the run keeps up to
 # STEPWISE_IMPORT_ERROR_LIMIT and counts them all.
@@ -100,7 +103,19 @@ def home(request: HttpRequest) -> HttpResponse:
 
 def _home_render(request: HttpRequest, form: ProjectCreateForm, status: int = 200) -> HttpResponse:
     my_role = Membership.objects.filter(project=OuterRef("pk"), user=request.user).values("role")
-    projects = project_list_for_user(user=request.user).annotate(my_role=Subquery(my_role[:1]))
+    projects = list(
+        project_list_for_user(user=request.user).annotate(my_role=Subquery(my_role[:1]))
+    )
+    for p in projects:
+        role = p.my_role or (Role.MANAGER if request.user.is_superuser else None)
+        p.can_label = role in ANNOTATE_ROLES
+        p.can_review = role in REVIEW_ROLES
+    # The annotator's own progress, on the projects where they label.
+    progress = annotator_progress_many(
+        projects=[p for p in projects if p.can_label], annotator=request.user
+    )
+    for p in projects:
+        p.progress = progress.get(p.id)
     return render(
         request,
         "web/home.html",

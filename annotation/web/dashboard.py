@@ -1,0 +1,312 @@
+"""The managers' dashboard: progress, throughput, agreement with its trend, annotators,
+confusion matrices, pre-labelers vs humans, flagged items — as server-rendered SVG charts.
+
+The page only reads precomputed ProjectStat rows (`annotation.services.stats`). When a
+project has none yet, the page queues a refresh and shows "computing…", polling its body
+fragment with htmx until the figures are there; it never computes them in the request.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils.html import escape, format_html
+from django.utils.safestring import SafeString, mark_safe
+from django.views.decorators.http import require_GET, require_POST
+
+from annotation.models import Project
+from annotation.selectors.projects import MANAGE, READ_ITEMS, project_get_for_user, project_role
+from annotation.services.stats import project_stats_get, project_stats_refresh_start
+
+BUSY = ("queued", "running")
+
+# Colours follow stepwise.css: accent blue, ok green, warn amber, bad red, muted grey.
+ACCENT = "#2f5bd3"
+OK = "#1f8a4c"
+WARN = "#c98a0b"
+BAD = "#c2412d"
+MUTED = "#c9cfdb"
+INK = "#1c2433"
+
+
+def _project(request: HttpRequest, slug: str) -> tuple[Project, str]:
+    project = project_get_for_user(user=request.user, slug=slug)
+    if project is None:
+        raise Http404("No such project")
+    role = project_role(user=request.user, project=project) or ""
+    if role not in READ_ITEMS:
+        raise PermissionDenied("Your role cannot see the dashboard.")
+    return project, role
+
+
+def _alpha_colour(alpha: float | None) -> str:
+    if alpha is None:
+        return MUTED
+    if alpha >= 0.8:
+        return OK
+    if alpha >= 0.667:
+        return WARN
+    return BAD
+
+
+def _num(x: Any, digits: int = 2) -> str:
+    if x is None:
+        return "—"
+    if isinstance(x, float):
+        return f"{x:.{digits}f}"
+    return f"{x:,}" if isinstance(x, int) else str(x)
+
+
+# --- SVG charts --------------------------------------------------------------------------
+
+
+def _svg(width: int, height: int, body: str, label: str) -> SafeString:
+    return mark_safe(  # noqa: S308 - every interpolated text below goes through escape()
+        f'<svg class="chart" viewBox="0 0 {width} {height}" width="100%" role="img" '
+        f'aria-label="{escape(label)}" xmlns="http://www.w3.org/2000/svg">{body}</svg>'
+    )
+
+
+def chart_progress(progress: dict[str, Any]) -> SafeString:
+    """Per dataset: a bar of items, filled by complete (k human labels) and labelled."""
+    rows = progress.get("datasets", [])
+    if not rows:
+        return format_html('<p class="muted">{}</p>', "No items yet.")
+    bar_w, left, h = 460, 170, 26
+    height = h * len(rows) + 24
+    parts = []
+    for i, d in enumerate(rows):
+        y = 8 + i * h
+        total = max(d["items"], 1)
+        labelled = bar_w * d["labelled"] / total
+        complete = bar_w * d["complete"] / total
+        pct = 100 * d["complete"] / total
+        parts.append(
+            f'<text x="{left - 8}" y="{y + 14}" text-anchor="end" class="chart-label">'
+            f"{escape(d['dataset'][:24])}</text>"
+            f'<rect x="{left}" y="{y}" width="{bar_w}" height="18" rx="3" fill="{MUTED}" opacity=".45"/>'
+            f'<rect x="{left}" y="{y}" width="{labelled:.1f}" height="18" rx="3" fill="{ACCENT}" opacity=".35">'
+            f"<title>{d['labelled']:,} items with any label</title></rect>"
+            f'<rect x="{left}" y="{y}" width="{complete:.1f}" height="18" rx="3" fill="{ACCENT}">'
+            f"<title>{d['complete']:,} of {d['items']:,} items complete</title></rect>"
+            f'<text x="{left + bar_w + 8}" y="{y + 14}" class="chart-value">'
+            f"{d['complete']:,}/{d['items']:,} ({pct:.0f}%)</text>"
+        )
+    return _svg(left + bar_w + 130, height, "".join(parts), "Progress per dataset")
+
+
+def chart_throughput(throughput: dict[str, Any]) -> SafeString:
+    days = throughput.get("days", [])
+    if not days:
+        return format_html('<p class="muted">{}</p>', "No annotations yet.")
+    w, h, pad = 720, 150, 28
+    peak = max((d["n"] for d in days), default=0) or 1
+    bw = (w - pad) / len(days)
+    parts = [
+        f'<line x1="{pad}" y1="{h - 18}" x2="{w}" y2="{h - 18}" stroke="{MUTED}"/>',
+        f'<text x="{pad - 4}" y="14" text-anchor="end" class="chart-label">{peak:,}</text>',
+        f'<text x="{pad - 4}" y="{h - 18}" text-anchor="end" class="chart-label">0</text>',
+    ]
+    for i, d in enumerate(days):
+        bh = (h - 34) * d["n"] / peak
+        x = pad + i * bw
+        parts.append(
+            f'<rect x="{x + 1:.1f}" y="{h - 18 - bh:.1f}" width="{max(bw - 2, 1):.1f}" '
+            f'height="{bh:.1f}" fill="{ACCENT}"><title>{escape(d["day"])}: {d["n"]:,}</title></rect>'
+        )
+    for i in (0, len(days) // 2, len(days) - 1):
+        parts.append(
+            f'<text x="{pad + i * bw + bw / 2:.1f}" y="{h - 4}" text-anchor="middle" '
+            f'class="chart-label">{escape(days[i]["day"][5:])}</text>'
+        )
+    return _svg(w, h, "".join(parts), "Annotations per day")
+
+
+def chart_agreement(fields: list[dict[str, Any]]) -> SafeString:
+    """Krippendorff's α per field (−0.2..1 axis), with the 0.667 and 0.8 guides."""
+    if not fields:
+        return format_html('<p class="muted">{}</p>', "No label fields.")
+    left, bar_w, h = 230, 380, 28
+    lo, hi = -0.2, 1.0
+
+    def x(v: float) -> float:
+        return left + bar_w * (min(max(v, lo), hi) - lo) / (hi - lo)
+
+    height = h * len(fields) + 30
+    parts = []
+    for guide in (0.0, 0.667, 0.8):
+        parts.append(
+            f'<line x1="{x(guide):.1f}" y1="4" x2="{x(guide):.1f}" y2="{height - 20}" '
+            f'stroke="{MUTED}" stroke-dasharray="3 3"/>'
+            f'<text x="{x(guide):.1f}" y="{height - 6}" text-anchor="middle" class="chart-label">{guide:g}</text>'
+        )
+    for i, f in enumerate(fields):
+        y = 6 + i * h
+        a = f.get("alpha")
+        parts.append(
+            f'<text x="{left - 8}" y="{y + 14}" text-anchor="end" class="chart-label">'
+            f"{escape(f['label'][:34])}</text>"
+        )
+        if a is not None:
+            x0, x1 = x(0.0), x(a)
+            parts.append(
+                f'<rect x="{min(x0, x1):.1f}" y="{y}" width="{abs(x1 - x0):.1f}" height="18" rx="3" '
+                f'fill="{_alpha_colour(a)}"><title>α = {a:.3f} over {f["n_units"]:,} units</title></rect>'
+                f'<text x="{x(hi) + 8:.1f}" y="{y + 14}" class="chart-value">α {a:.3f}</text>'
+            )
+        else:
+            parts.append(
+                f'<text x="{x(0.0) + 6:.1f}" y="{y + 14}" class="chart-label">undefined '
+                f"(no unit rated twice)</text>"
+            )
+    return _svg(left + bar_w + 90, height, "".join(parts), "Krippendorff's alpha per field")
+
+
+def chart_trend(trend: list[dict[str, Any]]) -> SafeString:
+    pts = [(p["day"], p["alpha"]) for p in trend if p.get("alpha") is not None]
+    if len(pts) < 2:
+        return format_html('<span class="muted small">{}</span>', "one point" if pts else "")
+    w, h = 140, 32
+    d0, d1 = pts[0][0], pts[-1][0]
+    span = max(d1 - d0, 1)
+    coords = " ".join(
+        f"{4 + (w - 8) * (d - d0) / span:.1f},{h - 4 - (h - 8) * (min(max(a, 0), 1)):.1f}"
+        for d, a in pts
+    )
+    first = dt.date.fromordinal(dt.date(1970, 1, 1).toordinal() + d0).isoformat()
+    body = (
+        f'<polyline points="{coords}" fill="none" stroke="{ACCENT}" stroke-width="2"/>'
+        f"<title>α from {first}: " + ", ".join(f"{a:.2f}" for _, a in pts) + "</title>"
+    )
+    return _svg(w, h, body, "Agreement trend")
+
+
+def chart_confusion(field: dict[str, Any]) -> SafeString:
+    """The coincidence matrix of a field as a heat map (pairs of values given to one unit)."""
+    matrix = field.get("coincidence")
+    values = field.get("values", [])
+    if not matrix or len(values) > 12 or not any(any(r) for r in matrix):
+        return SafeString("")
+    n = len(values)
+    cell, left, top = 34, 110, 70
+    peak = max(max(r) for r in matrix) or 1
+    parts = []
+    for j, v in enumerate(values):
+        parts.append(
+            f'<text x="{left + j * cell + cell / 2}" y="{top - 8}" text-anchor="end" '
+            f'transform="rotate(-40 {left + j * cell + cell / 2} {top - 8})" class="chart-label">'
+            f"{escape(str(v)[:14])}</text>"
+        )
+    for i, row in enumerate(matrix):
+        parts.append(
+            f'<text x="{left - 6}" y="{top + i * cell + cell / 2 + 4}" text-anchor="end" '
+            f'class="chart-label">{escape(str(values[i])[:14])}</text>'
+        )
+        for j, c in enumerate(row):
+            shade = c / peak
+            colour = OK if i == j else BAD
+            parts.append(
+                f'<rect x="{left + j * cell}" y="{top + i * cell}" width="{cell - 2}" height="{cell - 2}" '
+                f'rx="3" fill="{colour}" fill-opacity="{0.08 + 0.85 * shade:.2f}">'
+                f"<title>{escape(str(values[i]))} × {escape(str(values[j]))}: {c:g}</title></rect>"
+            )
+            if c:
+                parts.append(
+                    f'<text x="{left + j * cell + cell / 2 - 1}" y="{top + i * cell + cell / 2 + 3}" '
+                    f'text-anchor="middle" class="chart-cell">{c:.0f}</text>'
+                )
+    return _svg(left + n * cell + 10, top + n * cell + 10, "".join(parts),
+                f"Coincidence matrix of {field['label']}")  # fmt: skip
+
+
+# --- pages -------------------------------------------------------------------------------
+
+
+def _context(project: Project, role: str) -> dict[str, Any]:
+    stats = project_stats_get(project=project)
+    state = stats.get("state", {})
+    ready = "agreement" in stats and "progress" in stats
+    ctx: dict[str, Any] = {
+        "project": project,
+        "role": role,
+        "can_manage": role in MANAGE,
+        "state": state,
+        "busy": state.get("status") in BUSY,
+        "ready": ready,
+        "failed": state.get("status") == "failed",
+    }
+    if not ready:
+        return ctx
+    agreement = stats["agreement"]
+    fields = agreement.get("fields", [])
+    for f in fields:
+        f["trend_svg"] = chart_trend(f.get("trend", []))
+        f["confusion_svg"] = chart_confusion(f)
+        f["alpha_colour"] = _alpha_colour(f.get("alpha"))
+    models = [{**m, "field_label": f["label"]} for f in fields for m in f.get("models", [])]
+    annotators = stats.get("annotators", {}).get("rows", [])
+    ctx.update(
+        {
+            "computed_at": stats["_computed_at"].get("agreement"),
+            "progress": stats["progress"],
+            "progress_svg": chart_progress(stats["progress"]),
+            "throughput": stats.get("throughput", {}),
+            "throughput_svg": chart_throughput(stats.get("throughput", {})),
+            "fields": fields,
+            "agreement_svg": chart_agreement(fields),
+            "annotators": annotators,
+            "flagged_annotators": [a for a in annotators if a.get("flagged")],
+            "models": models,
+            "flags": stats.get("flags", {"open": 0, "latest": []}),
+        }
+    )
+    return ctx
+
+
+@login_required
+@require_GET
+def dashboard(request: HttpRequest, slug: str) -> HttpResponse:
+    project, role = _project(request, slug)
+    ctx = _context(project, role)
+    if not ctx["ready"] and not ctx["busy"] and not ctx["failed"]:
+        # First visit: queue the computation (never run it in the request) and poll.
+        project_stats_refresh_start(project=project)
+        ctx["busy"] = True
+    return render(request, "web/dashboard.html", ctx)
+
+
+@login_required
+@require_GET
+def dashboard_body(request: HttpRequest, slug: str) -> HttpResponse:
+    """The dashboard's body as a fragment; it polls itself while a refresh is running."""
+    project, role = _project(request, slug)
+    if not request.htmx:
+        return redirect("dashboard", slug=slug)
+    return render(request, "web/dashboard.html#dashboard-body", _context(project, role))
+
+
+@login_required
+@require_POST
+def dashboard_refresh(request: HttpRequest, slug: str) -> HttpResponse:
+    """Managers queue a recomputation of the figures."""
+    project, role = _project(request, slug)
+    if role not in MANAGE:
+        raise PermissionDenied("Only managers can refresh the statistics.")
+    project_stats_refresh_start(project=project)
+    if request.htmx:
+        return render(request, "web/dashboard.html#dashboard-body", _context(project, role))
+    return redirect("dashboard", slug=slug)
+
+
+def number(x: Any, digits: int = 2) -> str:
+    """Template helper (also used by tests)."""
+    return _num(x, digits)
+
+
+def badge(text: str, colour: str) -> SafeString:
+    return format_html('<span class="badge" style="background:{}">{}</span>', colour, text)
