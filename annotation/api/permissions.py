@@ -14,7 +14,7 @@ from rest_framework.exceptions import NotFound
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 
-from annotation.selectors.projects import project_get_for_user, project_role
+from annotation.selectors.projects import project_with_role_for_user
 
 if TYPE_CHECKING:
     from rest_framework.views import APIView
@@ -30,10 +30,10 @@ class ProjectRole(BasePermission):
     message = "Your role in this project does not allow this."
 
     def has_permission(self, request: Request, view: APIView) -> bool:
-        project = project_get_for_user(user=request.user, slug=view.kwargs["slug"])
-        if project is None:
+        found = project_with_role_for_user(user=request.user, slug=view.kwargs["slug"])
+        if found is None:
             raise NotFound("No such project.")
-        role = project_role(user=request.user, project=project)
+        project, role = found
         view.project = project
         view.role = role
         roles: dict[str, Any] = getattr(view, "roles", {})

@@ -1,6 +1,6 @@
 """URLs of the REST API, mounted at /api/v1/ (namespace `api`)."""
 
-from django.urls import path
+from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView
 
 from annotation.api import views
@@ -24,4 +24,9 @@ urlpatterns = [
     path(f"{project}items/<int:pk>/", views.ItemDetailApi.as_view(), name="item-detail"),
     path(f"{project}imports/", views.ImportRunListCreateApi.as_view(), name="import-list"),
     path(f"{project}imports/<int:pk>/", views.ImportRunDetailApi.as_view(), name="import-detail"),
+    path("", include("annotation.api.annotate_urls")),
 ]
+
+from annotation.api.export_urls import export_urlpatterns  # noqa: E402
+
+urlpatterns += export_urlpatterns

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.db.models import Count, QuerySet
+from django.db.models import Count, F, QuerySet
 
 from annotation.models import Membership, Project, Role, User
 
@@ -28,6 +28,20 @@ def project_get_for_user(*, user: User, slug: str) -> Project | None:
     if not user.is_superuser:
         qs = qs.filter(memberships__user=user)
     return qs.first()
+
+
+def project_with_role_for_user(*, user: User, slug: str) -> tuple[Project, str] | None:
+    """(project, the user's role) in one query, or None for a non-member (callers answer
+    404). A superuser acts as manager everywhere."""
+    if user.is_superuser:
+        project = Project.objects.filter(slug=slug).first()
+        return (project, Role.MANAGER) if project else None
+    project = (
+        Project.objects.filter(slug=slug, memberships__user=user)
+        .annotate(my_role=F("memberships__role"))
+        .first()
+    )
+    return (project, project.my_role) if project else None
 
 
 def project_role(*, user: User, project: Project) -> str | None:

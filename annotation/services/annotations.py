@@ -55,22 +55,45 @@ def _int(value: Any, field: str) -> int:
         raise ValueError(f"{field}: must be an integer, got {value!r}") from None
 
 
-def labels_validate(*, project: Project, item: Item, data: dict[str, Any]) -> dict[str, Any]:
+def _item_parts(item_id: int, kind: str) -> dict[int, tuple[int, str]]:
+    """index -> (row id, speaker) of the item's steps, turns or candidates (one query)."""
+    if kind == ProjectKind.STEP_LABELS:
+        rows = Step.objects.filter(item_id=item_id).values_list("index", "id")
+    elif kind == ProjectKind.DIALOGUE_CODING:
+        return {
+            i: (pk, speaker)
+            for i, pk, speaker in Turn.objects.filter(item_id=item_id).values_list(
+                "index", "id", "speaker"
+            )
+        }
+    else:
+        rows = Candidate.objects.filter(item_id=item_id).values_list("index", "id")
+    return {i: (pk, "") for i, pk in rows}
+
+
+def labels_validate(
+    *,
+    project: Project,
+    item: Item,
+    data: dict[str, Any],
+    parts: dict[int, tuple[int, str]] | None = None,
+) -> dict[str, Any]:
     """Check a payload against the project's schema and the item; returns the normal form.
 
     Raises ValueError('field: reason').
     """
     if not isinstance(data, dict):
         raise ValueError("labels: must be an object")
+    if parts is None:
+        parts = _item_parts(item.id, project.kind)
     if project.kind == ProjectKind.STEP_LABELS:
-        return _validate_steps(project, item, data)
+        return _validate_steps(project, len(parts), data)
     if project.kind == ProjectKind.DIALOGUE_CODING:
-        return _validate_turns(project, item, data)
-    return _validate_preference(project, item, data)
+        return _validate_turns(project, {i: sp for i, (_, sp) in parts.items()}, data)
+    return _validate_preference(project, len(parts), data)
 
 
-def _validate_steps(project: Project, item: Item, data: dict[str, Any]) -> dict[str, Any]:
-    n = item.steps.count()
+def _validate_steps(project: Project, n: int, data: dict[str, Any]) -> dict[str, Any]:
     mode = project.label_schema.get("mode", "rate_every_step")
     finish = data.get("finish_reason") or ""
     if finish and finish not in FinishReason.values:
@@ -138,8 +161,9 @@ def _validate_steps(project: Project, item: Item, data: dict[str, Any]) -> dict[
     return {"steps": steps, "first_error_index": first_error, "finish_reason": finish}
 
 
-def _validate_turns(project: Project, item: Item, data: dict[str, Any]) -> dict[str, Any]:
-    speakers = dict(item.turns.values_list("index", "speaker"))
+def _validate_turns(
+    project: Project, speakers: dict[int, str], data: dict[str, Any]
+) -> dict[str, Any]:
     fields = {f["name"]: f for f in project.label_schema.get("fields", [])}
     out: dict[tuple[int, str], dict[str, Any]] = {}
     for i, raw in enumerate(data.get("turns") or []):
@@ -165,9 +189,8 @@ def _validate_turns(project: Project, item: Item, data: dict[str, Any]) -> dict[
     return {"turns": sorted(out.values(), key=lambda t: (t["index"], t["field"]))}
 
 
-def _validate_preference(project: Project, item: Item, data: dict[str, Any]) -> dict[str, Any]:
+def _validate_preference(project: Project, n: int, data: dict[str, Any]) -> dict[str, Any]:
     schema = project.label_schema
-    n = item.candidates.count()
     a = _int(data.get("candidate_a", 0), "candidate_a")
     b = _int(data.get("candidate_b", 1), "candidate_b")
     if not (0 <= a < n and 0 <= b < n) or a == b:
@@ -213,55 +236,73 @@ def _validate_preference(project: Project, item: Item, data: dict[str, Any]) -> 
 # --- writing ---------------------------------------------------------------------------
 
 
-def _write_label_rows(annotation: Annotation, labels: dict[str, Any], kind: str) -> None:
-    """Replace the annotation's label rows with `labels` (already validated)."""
-    item_id = annotation.item_id
+def _set_annotation_fields(annotation: Annotation, labels: dict[str, Any], kind: str) -> None:
     if kind == ProjectKind.STEP_LABELS:
-        StepLabel.objects.filter(annotation=annotation).delete()
-        steps = dict(Step.objects.filter(item_id=item_id).values_list("index", "id"))
+        annotation.first_error_index = labels["first_error_index"]
+        annotation.finish_reason = labels["finish_reason"]
+    elif kind == ProjectKind.PREFERENCE:
+        annotation.justification = labels["justification"]
+
+
+def _write_label_rows(
+    annotation: Annotation,
+    labels: dict[str, Any],
+    kind: str,
+    *,
+    parts: dict[int, tuple[int, str]],
+    replace: bool,
+    left_candidate_id: int | None = None,
+) -> None:
+    """Write the annotation's label rows from validated `labels`; with `replace`, first
+    delete the rows of its previous state (an edit)."""
+    ids = {i: pk for i, (pk, _) in parts.items()}
+    if kind == ProjectKind.STEP_LABELS:
+        if replace:
+            StepLabel.objects.filter(annotation=annotation).delete()
         StepLabel.objects.bulk_create(
             StepLabel(
                 annotation=annotation,
-                step_id=steps[s["index"]],
+                step_id=ids[s["index"]],
                 rating=s["rating"],
                 cant_judge=s["cant_judge"],
                 comment=s["comment"],
             )
             for s in labels["steps"]
         )
-        annotation.first_error_index = labels["first_error_index"]
-        annotation.finish_reason = labels["finish_reason"]
     elif kind == ProjectKind.DIALOGUE_CODING:
-        TurnLabel.objects.filter(annotation=annotation).delete()
-        turns = dict(Turn.objects.filter(item_id=item_id).values_list("index", "id"))
+        if replace:
+            TurnLabel.objects.filter(annotation=annotation).delete()
         TurnLabel.objects.bulk_create(
             TurnLabel(
-                annotation=annotation, turn_id=turns[t["index"]], field=t["field"], value=t["value"]
+                annotation=annotation, turn_id=ids[t["index"]], field=t["field"], value=t["value"]
             )
             for t in labels["turns"]
         )
     else:
-        PreferenceLabel.objects.filter(annotation=annotation).delete()
-        PrincipleRating.objects.filter(annotation=annotation).delete()
-        cands = dict(Candidate.objects.filter(item_id=item_id).values_list("index", "id"))
-        assignment = Assignment.objects.filter(annotation=annotation).first()
+        if replace:
+            left_candidate_id = (
+                PreferenceLabel.objects.filter(annotation=annotation)
+                .values_list("left_candidate_id", flat=True)
+                .first()
+            )
+            PreferenceLabel.objects.filter(annotation=annotation).delete()
+            PrincipleRating.objects.filter(annotation=annotation).delete()
         PreferenceLabel.objects.create(
             annotation=annotation,
-            candidate_a_id=cands[labels["candidate_a"]],
-            candidate_b_id=cands[labels["candidate_b"]],
+            candidate_a_id=ids[labels["candidate_a"]],
+            candidate_b_id=ids[labels["candidate_b"]],
             strength=labels["strength"],
-            left_candidate_id=assignment.left_candidate_id if assignment else None,
+            left_candidate_id=left_candidate_id,
         )
         PrincipleRating.objects.bulk_create(
             PrincipleRating(
                 annotation=annotation,
                 principle=p["principle"],
-                candidate_id=cands[p["candidate"]] if p["candidate"] is not None else None,
+                candidate_id=ids[p["candidate"]] if p["candidate"] is not None else None,
                 value=p["value"],
             )
             for p in labels["principles"]
         )
-        annotation.justification = labels["justification"]
 
 
 def _revision_add(annotation: Annotation, labels: dict[str, Any], client_token: str) -> None:
@@ -306,20 +347,25 @@ def annotation_submit(
     item = Item.objects.select_for_update(no_key=True).get(id=assignment.item_id)
     if item.done_count >= project.overlap:
         raise ValueError("item: it already has the annotations it needs; your lease had expired")
-    clean = labels_validate(project=project, item=item, data=labels)
-    annotation = Annotation.objects.create(
+    parts = _item_parts(item.id, project.kind)
+    clean = labels_validate(project=project, item=item, data=labels, parts=parts)
+    annotation = Annotation(
         item=item,
         annotator_id=assignment.annotator_id,
         source=Annotation.Source.HUMAN,
         time_spent_ms=active_time_ms(assignment=assignment, client_active_ms=active_ms, now=now),
     )
+    _set_annotation_fields(annotation, clean, project.kind)
+    annotation.save()
     assignment.annotation = annotation
     assignment.status = Assignment.Status.SUBMITTED
     assignment.submitted_at = now
     assignment.active_ms = annotation.time_spent_ms or 0
     assignment.save(update_fields=["annotation", "status", "submitted_at", "active_ms"])
-    _write_label_rows(annotation, clean, project.kind)
-    annotation.save()
+    _write_label_rows(
+        annotation, clean, project.kind, parts=parts, replace=False,
+        left_candidate_id=assignment.left_candidate_id,
+    )  # fmt: skip
     _revision_add(annotation, clean, client_token)
     item.done_count += 1
     item.is_complete = item.done_count >= project.overlap
@@ -338,8 +384,10 @@ def annotation_edit(
     if client_token and annotation.revisions.filter(client_token=client_token).exists():
         return annotation
     project = annotation.item.project
-    clean = labels_validate(project=project, item=annotation.item, data=labels)
-    _write_label_rows(annotation, clean, project.kind)
+    parts = _item_parts(annotation.item_id, project.kind)
+    clean = labels_validate(project=project, item=annotation.item, data=labels, parts=parts)
+    _write_label_rows(annotation, clean, project.kind, parts=parts, replace=True)
+    _set_annotation_fields(annotation, clean, project.kind)
     annotation.revision += 1
     annotation.save()
     try:
@@ -358,7 +406,8 @@ def adjudication_submit(
     """Record the reviewer's final label for an item (source=adjudication); annotators' own
     labels stay as they were. A second adjudication by the same reviewer is a new revision."""
     project = item.project
-    clean = labels_validate(project=project, item=item, data=labels)
+    parts = _item_parts(item.id, project.kind)
+    clean = labels_validate(project=project, item=item, data=labels, parts=parts)
     annotation, created = Annotation.objects.get_or_create(
         item=item,
         annotator=reviewer,
@@ -370,7 +419,8 @@ def adjudication_submit(
             return annotation
         annotation.revision += 1
     annotation.note = note
-    _write_label_rows(annotation, clean, project.kind)
+    _write_label_rows(annotation, clean, project.kind, parts=parts, replace=not created)
+    _set_annotation_fields(annotation, clean, project.kind)
     annotation.save()
     _revision_add(annotation, clean, client_token)
     return annotation

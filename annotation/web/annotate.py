@@ -44,7 +44,7 @@ from annotation.selectors.annotations import (
     item_for_labeling,
     suggestions_for_item,
 )
-from annotation.selectors.projects import project_get_for_user, project_role
+from annotation.selectors.projects import project_with_role_for_user
 from annotation.services.annotations import annotation_edit, annotation_labels, annotation_submit
 from annotation.services.assignments import (
     assignment_claim_next,
@@ -104,10 +104,11 @@ def _humanize(name: str) -> str:
 
 def project_for_role(request: HttpRequest, slug: str, roles: frozenset[str]) -> Project:
     """The project if the user may see it (else 404) and their role is in `roles` (else 403)."""
-    project = project_get_for_user(user=request.user, slug=slug)
-    if project is None:
+    found = project_with_role_for_user(user=request.user, slug=slug)
+    if found is None:
         raise Http404("No such project")
-    if project_role(user=request.user, project=project) not in roles:
+    project, role = found
+    if role not in roles:
         raise PermissionDenied("Your role in this project does not allow this.")
     return project
 

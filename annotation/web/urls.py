@@ -1,5 +1,5 @@
 from django.contrib.auth import views as auth_views
-from django.urls import path
+from django.urls import include, path
 
 from annotation.web import annotate, review, views
 
@@ -44,6 +44,7 @@ urlpatterns = [
         annotate.annotate_edit,
         name="annotate_edit",
     ),
+    path("", include("annotation.web.dashboard_urls")),
     # Review and adjudication.
     path("projects/<slug:slug>/review/", review.review_list, name="review_list"),
     path("projects/<slug:slug>/review/<int:item_id>/", review.review_item, name="review_item"),

@@ -65,7 +65,7 @@ def test_item_list_nests_children_in_order(project, reviewer_client):
 def test_item_page_costs_constant_queries(project, reviewer_client, django_assert_num_queries, n):
     _import(project, "d1", n)
     # project, role, items page, steps, turns, candidates
-    with django_assert_num_queries(6):
+    with django_assert_num_queries(5):
         response = reviewer_client.get("/api/v1/projects/p1/items/")
     assert len(response.json()["results"]) == n
 

@@ -339,8 +339,8 @@ def test_annotate_page_and_claim_query_counts_do_not_grow_with_steps(
     _counts(client, make_project, member, django_assert_num_queries, n_steps, expected)
 
 
-PAGE_QUERIES = 27
-CLAIM_QUERIES = 14
+PAGE_QUERIES = 26
+CLAIM_QUERIES = 13
 
 
 # --- my annotations and edits -------------------------------------------------------------

@@ -1,0 +1,257 @@
+"""Output serializers of the annotator's and reviewer's REST endpoints.
+
+What an annotator receives never carries labels of anyone else, nor source signals that would
+bias them: no item or candidate metadata (imported upvotes, alternatives), no
+`final_answer_correct`, no candidate `source_model`. Reviewer output carries everything.
+
+Like `serializers.py`, these render rows that the view selected or prefetched and never
+query on their own, except where a docstring says so.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework import serializers
+
+from annotation.models import (
+    Annotation,
+    AnnotationRevision,
+    Assignment,
+    Candidate,
+    Flag,
+    Item,
+    ProjectKind,
+    Step,
+    Suggestion,
+    Turn,
+    User,
+)
+from annotation.services.annotations import annotation_labels
+
+
+def latest_labels(annotation: Annotation) -> dict[str, Any]:
+    """Current labels from prefetched `revisions` (no query); imported annotations, which
+    have no revisions, fall back to `annotation_labels` (a few queries each)."""
+    revisions: list[AnnotationRevision] = list(annotation.revisions.all())
+    if revisions:
+        return max(revisions, key=lambda r: r.revision).labels
+    return annotation_labels(annotation)
+
+
+class LabelStepSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Step
+        fields = ("id", "index", "text")
+        read_only_fields = fields
+
+
+class LabelTurnSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Turn
+        fields = ("id", "index", "speaker", "text")
+        read_only_fields = fields
+
+
+class LabelCandidateSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Candidate
+        fields = ("id", "index", "text")
+        read_only_fields = fields
+
+
+class SuggestionOutputSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Suggestion
+        fields = ("target", "method", "model_name", "score", "label")
+        read_only_fields = fields
+
+
+# The parts of an item each project kind shows, as `item_for_labeling(kind=...)` prefetches
+# them; the other parts render as empty lists (the same shape for every kind) and are never
+# read, since reading them would query.
+PARTS_OF_KIND: dict[str, tuple[str, ...]] = {
+    ProjectKind.STEP_LABELS: ("steps",),
+    ProjectKind.DIALOGUE_CODING: ("turns",),
+    ProjectKind.PREFERENCE: ("candidates", "turns"),
+}
+
+
+class LabelItemSerializer(serializers.ModelSerializer):
+    """The item as the annotator sees it (from `item_for_labeling`: prefetched parts).
+    `context["kind"]` limits the parts read to that kind's; without it all are read."""
+
+    steps = serializers.SerializerMethodField()
+    turns = serializers.SerializerMethodField()
+    candidates = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Item
+        fields = (
+            "id",
+            "external_id",
+            "prompt",
+            "reference_answer",
+            "final_answer",
+            "steps",
+            "turns",
+            "candidates",
+        )
+        read_only_fields = fields
+
+    def _part(
+        self, item: Item, name: str, serializer: type[serializers.ModelSerializer]
+    ) -> list[dict[str, Any]]:
+        kind = self.context.get("kind")
+        if kind is not None and name not in PARTS_OF_KIND.get(kind, ()):
+            return []
+        return serializer(getattr(item, name).all(), many=True).data
+
+    def get_steps(self, obj: Item) -> list[dict[str, Any]]:
+        return self._part(obj, "steps", LabelStepSerializer)
+
+    def get_turns(self, obj: Item) -> list[dict[str, Any]]:
+        return self._part(obj, "turns", LabelTurnSerializer)
+
+    def get_candidates(self, obj: Item) -> list[dict[str, Any]]:
+        return self._part(obj, "candidates", LabelCandidateSerializer)
+
+
+class AssignmentOutputSerializer(serializers.Serializer):
+    """A claimed item ready to render.
+
+    `context` must hold `item` (from `item_for_labeling`), `project` and `suggestions`
+    (target → list, empty when the project hides them). For preference projects
+    `left_candidate`/`right_candidate` are the candidate ids to show on each side; labels
+    refer to candidates by index, so clients translate through `item.candidates`.
+    """
+
+    id = serializers.IntegerField()
+    status = serializers.CharField()
+    claimed_at = serializers.DateTimeField()
+    expires_at = serializers.DateTimeField()
+    left_candidate = serializers.IntegerField(source="left_candidate_id", allow_null=True)
+    right_candidate = serializers.IntegerField(source="right_candidate_id", allow_null=True)
+    item = serializers.SerializerMethodField()
+    project = serializers.SerializerMethodField()
+    suggestions = serializers.SerializerMethodField()
+
+    def get_item(self, obj: Assignment) -> dict[str, Any]:
+        kind = self.context["project"].kind
+        return LabelItemSerializer(self.context["item"], context={"kind": kind}).data
+
+    def get_project(self, obj: Assignment) -> dict[str, Any]:
+        project = self.context["project"]
+        return {
+            "slug": project.slug,
+            "kind": project.kind,
+            "label_schema": project.label_schema,
+            "instructions": project.instructions,
+            "overlap": project.overlap,
+        }
+
+    def get_suggestions(self, obj: Assignment) -> dict[str, list[dict[str, Any]]]:
+        return {
+            target: SuggestionOutputSerializer(rows, many=True).data
+            for target, rows in self.context["suggestions"].items()
+        }
+
+
+class AssignmentStateSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Assignment
+        fields = ("id", "item", "status", "skip_reason", "claimed_at", "expires_at")
+        read_only_fields = fields
+
+
+class AnnotationOutputSerializer(serializers.ModelSerializer):
+    """One of my annotations with its current labels (the normal form of
+    `annotation.services.annotations`). Needs `revisions` prefetched (or does one query)."""
+
+    item_external_id = serializers.CharField(source="item.external_id", read_only=True)
+    labels = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Annotation
+        fields = (
+            "id",
+            "item",
+            "item_external_id",
+            "revision",
+            "labels",
+            "time_spent_ms",
+            "created_at",
+            "updated_at",
+        )
+        read_only_fields = fields
+
+    def get_labels(self, obj: Annotation) -> dict[str, Any]:
+        return latest_labels(obj)
+
+
+class AnnotatorOutputSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = User
+        fields = ("id", "username", "kind")
+        read_only_fields = fields
+
+
+class ReviewAnnotationSerializer(serializers.ModelSerializer):
+    """An annotation on the review page: who, when, time spent, revisions, labels
+    (from `item_review`, which prefetches revisions)."""
+
+    annotator = AnnotatorOutputSerializer(read_only=True)
+    labels = serializers.SerializerMethodField()
+    revisions = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Annotation
+        fields = (
+            "id",
+            "annotator",
+            "source",
+            "labels",
+            "note",
+            "time_spent_ms",
+            "revision",
+            "revisions",
+            "created_at",
+            "updated_at",
+        )
+        read_only_fields = fields
+
+    def get_labels(self, obj: Annotation) -> dict[str, Any]:
+        return latest_labels(obj)
+
+    def get_revisions(self, obj: Annotation) -> int:
+        return len(obj.revisions.all())
+
+
+class FlagOutputSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Flag
+        fields = ("id", "item", "reason", "note", "created_at", "resolved_at")
+        read_only_fields = fields
+
+
+class ReviewFlagSerializer(FlagOutputSerializer):
+    """A flag with who raised it (`item_review` selects the user)."""
+
+    user = serializers.CharField(source="user.username", read_only=True)
+
+    class Meta(FlagOutputSerializer.Meta):
+        fields = (*FlagOutputSerializer.Meta.fields, "user")
+        read_only_fields = fields
+
+
+class ReviewItemSerializer(serializers.Serializer):
+    """A row of `review_items`."""
+
+    id = serializers.IntegerField(source="item.id")
+    external_id = serializers.CharField(source="item.external_id")
+    priority = serializers.IntegerField(source="item.priority")
+    done_count = serializers.IntegerField(source="item.done_count")
+    n_human = serializers.IntegerField()
+    disagreement = serializers.BooleanField()
+    adjudicated = serializers.BooleanField()
+    flags = FlagOutputSerializer(many=True)

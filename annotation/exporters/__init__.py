@@ -1,0 +1,52 @@
+"""Training-data exporters: one small writer per format and a registry.
+
+`exporter_get(name)` returns the format; `annotation.exporters.pipeline.export_write` runs
+one (streaming) into a folder with the data files, `manifest.json` and a dataset card.
+"""
+
+from __future__ import annotations
+
+from annotation.exporters.base import Exporter
+from annotation.exporters.preference import (
+    HelpSteer2Exporter,
+    OpenAIPreferenceExporter,
+    TrlPreferenceExporter,
+)
+from annotation.exporters.steps import (
+    MathShepherdExporter,
+    Prm800kExporter,
+    ProcessBenchExporter,
+    TrlStepwiseExporter,
+)
+
+EXPORTERS: dict[str, type[Exporter]] = {
+    cls.name: cls
+    for cls in (
+        TrlPreferenceExporter,
+        OpenAIPreferenceExporter,
+        HelpSteer2Exporter,
+        TrlStepwiseExporter,
+        MathShepherdExporter,
+        ProcessBenchExporter,
+        Prm800kExporter,
+    )
+}
+EXPORT_FORMAT_NAMES: tuple[str, ...] = tuple(EXPORTERS)
+
+
+class UnknownExportFormatError(ValueError):
+    pass
+
+
+def exporter_get(name: str) -> Exporter:
+    """The exporter called `name`; raises UnknownExportFormatError('format: ...')."""
+    try:
+        return EXPORTERS[name]()
+    except KeyError:
+        raise UnknownExportFormatError(
+            f"format: unknown export format {name!r}; known: {', '.join(EXPORTERS)}"
+        ) from None
+
+
+def export_formats_for(kind: str) -> list[str]:
+    return [n for n, cls in EXPORTERS.items() if kind in cls.project_kinds]
