@@ -39,6 +39,9 @@ lint: $(DEVSTAMP)
 
 bench: $(DEVSTAMP)
 	$(PY) bench/import_traces.py
+	$(PY) bench/annotate_load.py
+	$(PY) bench/rollouts.py
+	$(PY) bench/export.py
 
 clean:
 	rm -rf $(VENV) var staticfiles

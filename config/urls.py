@@ -7,5 +7,6 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("admin/", admin.site.urls),
     path("api/v1/", include("annotation.api.urls")),
+    path("", include("labeling_jobs.urls")),
     path("", include("annotation.web.urls")),
 ]

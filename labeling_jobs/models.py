@@ -1,1 +1,114 @@
-"""Labeling jobs (LLM-as-judge, Monte-Carlo rollouts, consensus) arrive with their issue."""
+"""Labeling jobs: every model call runs under a LabelingJob row, split into JobChunk rows.
+
+A chunk is the unit of work of one Celery task. It is claimed with a conditional UPDATE and
+counts its attempts, so a chunk whose worker keeps dying fails the job instead of looping.
+Results are `annotation.Suggestion` rows keyed by (job_id, item, method, target).
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+
+class JobKind(models.TextChoices):
+    STEP_JUDGE = "step_judge", "Step judge (LLM as judge)"
+    MC_ESTIMATE = "mc_estimate", "Monte-Carlo step estimation"
+    FIRST_ERROR_SEARCH = "first_error_search", "First-error search (binary)"
+    CONSENSUS = "consensus", "Consensus of judge and MC"
+    PAIR_JUDGE = "pair_judge", "Pair judge (preference)"
+    TURN_CODER = "turn_coder", "Turn coder (dialogue)"
+
+
+class Backend(models.TextChoices):
+    TRANSFORMERS = "transformers", "transformers (local)"
+    OPENAI = "openai", "OpenAI-compatible server"
+    NONE = "none", "No model"
+
+
+class JobStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+ACTIVE_STATUSES = (JobStatus.QUEUED, JobStatus.RUNNING)
+
+
+class LabelingJob(models.Model):
+    project = models.ForeignKey(
+        "annotation.Project", on_delete=models.CASCADE, related_name="labeling_jobs"
+    )
+    kind = models.CharField(max_length=32, choices=JobKind.choices)
+    # {"dataset_id": int} | {"item_ids": [...]} | {} (whole project); "limit" caps the count.
+    scope = models.JSONField(default=dict, blank=True)
+    backend = models.CharField(max_length=16, choices=Backend.choices)
+    model_name = models.CharField(max_length=300, blank=True)
+    # temperature, top_p, max_new_tokens, n_rollouts, seed and the method's own options.
+    params = models.JSONField(default=dict, blank=True)
+    status = models.CharField(max_length=16, choices=JobStatus.choices, default=JobStatus.QUEUED)
+    progress_done = models.PositiveIntegerField(default=0)
+    progress_total = models.PositiveIntegerField(default=0)
+    tokens_generated = models.BigIntegerField(default=0)
+    wall_seconds = models.FloatField(default=0.0)
+    # Sum of chunk attempts (a redelivered or retried chunk counts again).
+    attempts = models.PositiveIntegerField(default=0)
+    # Per-reason counts of items that were skipped ({"no reference answer": 3}).
+    skipped = models.JSONField(default=dict, blank=True)
+    # Method statistics summed over chunks (rollouts spent, verdicts, routed items, ...).
+    stats = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [models.Index(fields=["project", "kind", "status"], name="labelingjob_by_kind")]
+
+    def __str__(self) -> str:
+        return f"job {self.id} ({self.kind}, {self.status})"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in ACTIVE_STATUSES
+
+    @property
+    def percent(self) -> int:
+        if not self.progress_total:
+            return 100 if self.status == JobStatus.SUCCEEDED else 0
+        return min(100, round(100 * self.progress_done / self.progress_total))
+
+
+class JobChunk(models.Model):
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
+
+    job = models.ForeignKey(LabelingJob, on_delete=models.CASCADE, related_name="chunks")
+    index = models.PositiveIntegerField()
+    item_ids = models.JSONField()
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    worker = models.CharField(max_length=255, blank=True)
+    tokens_generated = models.BigIntegerField(default=0)
+    error = models.TextField(blank=True)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["job_id", "index"]
+        constraints = [
+            models.UniqueConstraint(fields=["job", "index"], name="jobchunk_unique_index")
+        ]
+
+    def __str__(self) -> str:
+        return f"chunk {self.index} of job {self.job_id} ({self.status})"

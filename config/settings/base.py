@@ -140,6 +140,15 @@ STEPWISE_IMPORT_ERROR_LIMIT = 100
 STEPWISE_LEASE_SECONDS = env.int("STEPWISE_LEASE_SECONDS", default=30 * 60)
 # Idle gaps longer than this do not count as time spent on an item.
 STEPWISE_IDLE_SECONDS = 5 * 60
+# Labeling jobs: chunking, attempts before a chunk fails its job, the local model cache, and
+# an OpenAI-compatible server (vLLM, SGLang, TGI, llama.cpp, Ollama) for the `openai` backend.
+STEPWISE_LABELING_CHUNK_SIZE = env.int("STEPWISE_LABELING_CHUNK_SIZE", default=16)
+STEPWISE_LABELING_MAX_ATTEMPTS = env.int("STEPWISE_LABELING_MAX_ATTEMPTS", default=3)
+STEPWISE_LABELING_BATCH_SEQUENCES = env.int("STEPWISE_LABELING_BATCH_SEQUENCES", default=64)
+STEPWISE_MODEL_CACHE_DIR = env.str("STEPWISE_MODEL_CACHE_DIR", default=str(VAR_DIR / "models"))
+STEPWISE_OPENAI_BASE_URL = env.str("STEPWISE_OPENAI_BASE_URL", default="http://127.0.0.1:8001/v1")
+STEPWISE_OPENAI_API_KEY = env.str("STEPWISE_OPENAI_API_KEY", default="")
+STEPWISE_OPENAI_CONCURRENCY = env.int("STEPWISE_OPENAI_CONCURRENCY", default=8)
 STEPWISE_DEMO_MODEL = env.str("STEPWISE_DEMO_MODEL", default="SmolLM2-135M-Instruct")
 # A worker whose heartbeat is older than this is reported as down by /healthz.
 STEPWISE_WORKER_HEARTBEAT_SECONDS = env.int("STEPWISE_WORKER_HEARTBEAT_SECONDS", default=10)

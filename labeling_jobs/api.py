@@ -1,0 +1,118 @@
+"""REST API of labeling jobs under /api/v1/projects/{slug}/jobs/. Managers start, cancel
+and retry; managers, reviewers and researchers read. Non-members get 404."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework import serializers, status
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from annotation.api.permissions import ProjectRole
+from annotation.selectors.projects import MANAGE, READ_ITEMS
+from labeling_jobs.models import Backend, JobKind, LabelingJob
+from labeling_jobs.selectors import labeling_job_get, labeling_job_list
+from labeling_jobs.services import labeling_job_cancel, labeling_job_create, labeling_job_retry
+
+
+class LabelingJobOutputSerializer(serializers.ModelSerializer):
+    percent = serializers.IntegerField(read_only=True)
+    created_by = serializers.CharField(source="created_by.username", default=None, read_only=True)
+
+    class Meta:
+        model = LabelingJob
+        fields = [
+            "id", "kind", "status", "scope", "backend", "model_name", "params",
+            "progress_done", "progress_total", "percent", "tokens_generated", "wall_seconds",
+            "attempts", "skipped", "stats", "error", "created_by", "created_at", "started_at",
+            "finished_at",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+
+def _job_or_404(view: Any, pk: int) -> LabelingJob:
+    job = labeling_job_get(project=view.project, job_id=pk)
+    if job is None:
+        from rest_framework.exceptions import NotFound
+
+        raise NotFound("No such job.")
+    return job
+
+
+class LabelingJobListCreateApi(APIView):
+    permission_classes = [IsAuthenticated, ProjectRole]
+    roles = {"GET": MANAGE | READ_ITEMS, "POST": MANAGE}
+
+    class InputSerializer(serializers.Serializer):
+        kind = serializers.ChoiceField(choices=JobKind.choices)
+        backend = serializers.ChoiceField(
+            choices=[Backend.TRANSFORMERS, Backend.OPENAI], required=False, allow_null=True
+        )
+        model = serializers.CharField(required=False, allow_blank=True, max_length=300)
+        params = serializers.DictField(required=False)
+        scope = serializers.DictField(required=False)
+        limit = serializers.IntegerField(required=False, min_value=1, allow_null=True)
+        chunk_size = serializers.IntegerField(
+            required=False, min_value=1, max_value=1000, allow_null=True
+        )
+
+    def get(self, request: Request, slug: str) -> Response:
+        jobs = labeling_job_list(project=self.project)
+        return Response(LabelingJobOutputSerializer(jobs, many=True).data)
+
+    def post(self, request: Request, slug: str) -> Response:
+        ser = self.InputSerializer(data=request.data)
+        ser.is_valid(raise_exception=True)
+        data = ser.validated_data
+        try:
+            job = labeling_job_create(
+                project=self.project, kind=data["kind"], user=request.user,
+                backend=data.get("backend"), model_name=data.get("model") or None,
+                params=data.get("params"), scope=data.get("scope"), limit=data.get("limit"),
+                chunk_size=data.get("chunk_size"),
+            )  # fmt: skip
+        except ValueError as exc:
+            field, sep, reason = str(exc).partition(": ")
+            return Response({field if sep else "detail": [reason or str(exc)]}, status=400)
+        return Response(LabelingJobOutputSerializer(job).data, status=status.HTTP_201_CREATED)
+
+
+class LabelingJobDetailApi(APIView):
+    permission_classes = [IsAuthenticated, ProjectRole]
+    roles = {"GET": MANAGE | READ_ITEMS}
+
+    def get(self, request: Request, slug: str, pk: int) -> Response:
+        return Response(LabelingJobOutputSerializer(_job_or_404(self, pk)).data)
+
+
+class LabelingJobCancelApi(APIView):
+    permission_classes = [IsAuthenticated, ProjectRole]
+    roles = {"POST": MANAGE}
+
+    def post(self, request: Request, slug: str, pk: int) -> Response:
+        job = _job_or_404(self, pk)
+        if not labeling_job_cancel(job=job):
+            return Response({"detail": f"job {job.id} is already {job.status}"}, status=409)
+        job.refresh_from_db()
+        return Response(LabelingJobOutputSerializer(job).data)
+
+
+class LabelingJobRetryApi(APIView):
+    permission_classes = [IsAuthenticated, ProjectRole]
+    roles = {"POST": MANAGE}
+
+    def post(self, request: Request, slug: str, pk: int) -> Response:
+        job = _job_or_404(self, pk)
+        if job.status not in ("failed", "cancelled"):
+            return Response(
+                {
+                    "detail": f"only failed or cancelled jobs can be retried; job {job.id} is {job.status}"
+                },
+                status=409,
+            )
+        labeling_job_retry(job=job)
+        job.refresh_from_db()
+        return Response(LabelingJobOutputSerializer(job).data)
