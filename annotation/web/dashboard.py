@@ -67,7 +67,8 @@ def _num(x: Any, digits: int = 2) -> str:
 
 def _svg(width: int, height: int, body: str, label: str) -> SafeString:
     return mark_safe(  # noqa: S308 - every interpolated text below goes through escape()
-        f'<svg class="chart" viewBox="0 0 {width} {height}" width="100%" role="img" '
+        f'<svg class="chart" viewBox="0 0 {width} {height}" width="100%" '
+        f'style="max-width:{width}px" role="img" '
         f'aria-label="{escape(label)}" xmlns="http://www.w3.org/2000/svg">{body}</svg>'
     )
 
