@@ -46,6 +46,9 @@ class Project(models.Model):
     )
     instructions = models.TextField(blank=True, help_text="Markdown shown to annotators.")
     show_suggestions = models.BooleanField(default=True)
+    # Gold items in the project, kept by the gold services: the task stream draws gold items
+    # (at label_schema["gold_rate"]) only when there are some, without a query per claim.
+    gold_count = models.PositiveIntegerField(default=0)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

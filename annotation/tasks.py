@@ -9,6 +9,7 @@ from annotation.services.imports import import_run_execute
 def import_run_execute_task(import_run_id: int) -> None:
     import_run_execute(run_id=import_run_id)
 
+
 # Export and dashboard-stat tasks live beside their services; importing them here lets
 # Celery's autodiscovery (which imports `tasks` modules) register them.
 from annotation.tasks_exports import export_run_execute_task, project_stats_refresh_task  # noqa: E402,F401

@@ -345,7 +345,7 @@ def annotation_submit(
     if assignment.status == Assignment.Status.SKIPPED:
         raise ValueError("assignment: this item was skipped; claim another")
     item = Item.objects.select_for_update(no_key=True).get(id=assignment.item_id)
-    if item.done_count >= project.overlap:
+    if item.done_count >= project.overlap and not item.is_gold:
         raise ValueError("item: it already has the annotations it needs; your lease had expired")
     parts = _item_parts(item.id, project.kind)
     clean = labels_validate(project=project, item=item, data=labels, parts=parts)
@@ -368,7 +368,8 @@ def annotation_submit(
     )  # fmt: skip
     _revision_add(annotation, clean, client_token)
     item.done_count += 1
-    item.is_complete = item.done_count >= project.overlap
+    # Gold items stay open: every annotator may meet them.
+    item.is_complete = item.done_count >= project.overlap and not item.is_gold
     item.save(update_fields=["done_count", "is_complete"])
     return annotation
 

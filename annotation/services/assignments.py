@@ -24,6 +24,9 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from annotation.models import Assignment, Candidate, Item, Project, ProjectKind, User
+from annotation.selectors.gold import project_quality_settings
+
+_rng = random.SystemRandom()
 
 
 def _open_leases(now: datetime) -> Subquery:
@@ -45,9 +48,14 @@ def assignment_claim_next(
     annotator: User,
     exclude_ids: tuple[int, ...] | list[int] = (),
     now: datetime | None = None,
+    rng: random.Random | None = None,
 ) -> Assignment | None:
     """The annotator's next item: a lease they already hold (other than `exclude_ids`), else a
     new claim on the highest-priority, then oldest, item that still needs annotators.
+
+    Gold items (known answers, for annotator accuracy) are drawn instead with probability
+    label_schema["gold_rate"] when the project has some the annotator has not seen; they look
+    like any other item and do not take the k slots of the ordinary stream.
 
     Returns None when nothing is left for this annotator.
     """
@@ -66,17 +74,27 @@ def assignment_claim_next(
     )
     if held is not None:
         return held
+    mine = (
+        Assignment.objects.filter(annotator=annotator, project=project)
+        .filter(
+            Q(status__in=[Assignment.Status.SUBMITTED, Assignment.Status.SKIPPED])
+            | Q(status=Assignment.Status.ACTIVE, expires_at__gt=now)
+        )
+        .values("item_id")
+    )
+    if (
+        project.gold_count
+        and (rng or _rng).random() < project_quality_settings(project=project).gold_rate
+    ):
+        gold = Item.objects.filter(project=project, is_gold=True).exclude(id__in=mine)
+        item = gold.order_by("id").first()
+        if item is not None:
+            with transaction.atomic():
+                return _lease(project=project, annotator=annotator, item=item, now=now)
     with transaction.atomic():
         candidates = (
-            Item.objects.filter(project=project, is_complete=False)
-            .exclude(
-                id__in=Assignment.objects.filter(annotator=annotator, project=project)
-                .filter(
-                    Q(status__in=[Assignment.Status.SUBMITTED, Assignment.Status.SKIPPED])
-                    | Q(status=Assignment.Status.ACTIVE, expires_at__gt=now)
-                )
-                .values("item_id")
-            )
+            Item.objects.filter(project=project, is_complete=False, is_gold=False)
+            .exclude(id__in=mine)
             .annotate(open_leases=_open_leases(now))
             .filter(open_leases__lt=project.overlap - F("done_count"))
             .order_by("-priority", "id")
@@ -99,27 +117,31 @@ def assignment_claim_next(
             item = _first_open(candidates[:20], project=project, now=now)
         if item is None:
             return None
-        expires = now + timedelta(seconds=settings.STEPWISE_LEASE_SECONDS)
-        # The only row of ours this item can have is an expired lease (the query above
-        # excluded the rest): renew it, else create the lease. Two queries, no savepoint.
-        renewed = Assignment.objects.filter(item=item, annotator=annotator).update(
-            status=Assignment.Status.ACTIVE, claimed_at=now, expires_at=expires
+        return _lease(project=project, annotator=annotator, item=item, now=now)
+
+
+def _lease(*, project: Project, annotator: User, item: Item, now: datetime) -> Assignment:
+    expires = now + timedelta(seconds=settings.STEPWISE_LEASE_SECONDS)
+    # The only row of ours this item can have is an expired lease (the claim query excluded
+    # the rest): renew it, else create the lease. Two queries, no savepoint.
+    renewed = Assignment.objects.filter(item=item, annotator=annotator).update(
+        status=Assignment.Status.ACTIVE, claimed_at=now, expires_at=expires
+    )
+    if renewed:
+        assignment = Assignment.objects.get(item=item, annotator=annotator)
+    else:
+        assignment = Assignment.objects.create(
+            item=item,
+            annotator=annotator,
+            project=project,
+            status=Assignment.Status.ACTIVE,
+            claimed_at=now,
+            expires_at=expires,
         )
-        if renewed:
-            assignment = Assignment.objects.get(item=item, annotator=annotator)
-        else:
-            assignment = Assignment.objects.create(
-                item=item,
-                annotator=annotator,
-                project=project,
-                status=Assignment.Status.ACTIVE,
-                claimed_at=now,
-                expires_at=expires,
-            )
-        if project.kind == ProjectKind.PREFERENCE and assignment.left_candidate_id is None:
-            _choose_pair(assignment)
-        assignment.item = item
-        return assignment
+    if project.kind == ProjectKind.PREFERENCE and assignment.left_candidate_id is None:
+        _choose_pair(assignment)
+    assignment.item = item
+    return assignment
 
 
 def _first_open(candidates: Iterable[Item], *, project: Project, now: datetime) -> Item | None:

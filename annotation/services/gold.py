@@ -24,6 +24,7 @@ from annotation.models import (
     Item,
     PreferenceLabel,
     PrincipleRating,
+    Project,
     ProjectKind,
     Step,
     StepLabel,
@@ -120,6 +121,7 @@ def item_gold_set(*, item: Item, user: User, labels: dict[str, Any]) -> Annotati
     _write_rows(annotation, item, labels)
     Item.objects.filter(id=item.id).update(is_gold=True)
     item.is_gold = True
+    _gold_count_refresh(item.project_id)
     return annotation
 
 
@@ -172,3 +174,10 @@ def item_gold_unset(*, item: Item) -> None:
     Annotation.objects.filter(item=item, source=Annotation.Source.GOLD).delete()
     Item.objects.filter(id=item.id).update(is_gold=False)
     item.is_gold = False
+    _gold_count_refresh(item.project_id)
+
+
+def _gold_count_refresh(project_id: int) -> None:
+    Project.objects.filter(id=project_id).update(
+        gold_count=Item.objects.filter(project_id=project_id, is_gold=True).count()
+    )

@@ -157,3 +157,40 @@ def test_eight_threads_never_share_a_slot(make_project, make_user):
     assert sum(per_item.values()) == 20  # 10 items x k=2, none lost
     assert set(per_item.values()) == {2}  # never more than k
     assert all(i.done_count == 2 for i in Item.objects.filter(project=project))
+
+
+def test_gold_items_are_mixed_in_and_stay_open(make_project, member, make_user):
+    import random
+
+    from annotation.services.gold import item_gold_set, item_gold_unset
+
+    project = make_project(overlap=1, label_schema={"gold_rate": 0.5})
+    items = _traces(project, 4)
+    gold = items[3]
+    item_gold_set(item=gold, user=make_user(), labels={"first_error_index": -1})
+    project.refresh_from_db()
+    assert project.gold_count == 1
+    a1, a2 = member(project), member(project)
+    always, never = random.Random(), random.Random()
+    always.random = lambda: 0.0  # draw gold
+    never.random = lambda: 0.99  # draw the ordinary stream
+    asg = assignment_claim_next(project=project, annotator=a1, rng=always)
+    assert asg.item_id == gold.id
+    annotation_submit(assignment=asg, labels=_labels(), client_token="g1")
+    gold.refresh_from_db()
+    assert gold.is_complete is False  # gold stays open for everyone
+    # another annotator meets the same gold item although k=1 is reached
+    assert assignment_claim_next(project=project, annotator=a2, rng=always).item_id == gold.id
+    # the ordinary stream never hands out gold items, and a1 never sees it twice
+    ordinary = assignment_claim_next(project=project, annotator=a1, rng=always)
+    assert ordinary.item_id == items[0].id
+    seen = {ordinary.item_id}
+    while (
+        nxt := assignment_claim_next(project=project, annotator=a1, exclude_ids=[], rng=never)
+    ) is not None:
+        annotation_submit(assignment=nxt, labels=_labels(), client_token=f"n{nxt.id}")
+        seen.add(nxt.item_id)
+    assert gold.id not in seen
+    item_gold_unset(item=gold)
+    project.refresh_from_db()
+    assert project.gold_count == 0
