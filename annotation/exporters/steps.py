@@ -209,30 +209,36 @@ class _StepExporter(Exporter):
         }
 
 
+def _boolean_views(
+    ctx: ExportContext, items: list[ItemData]
+) -> Iterator[tuple[ItemData, Any, Any]]:
+    """(item, label view, boolean steps) for every exportable view of every item."""
+    for item in items:
+        for view in step_views(ctx, item):
+            if view is None:
+                continue
+            built = _bool_steps(ctx, item, view)
+            if built is not None:
+                yield item, view, built
+
+
 class TrlStepwiseExporter(_StepExporter):
     name = "trl_stepwise"
     label = "TRL stepwise supervision (PRMTrainer): prompt, completions, labels"
 
     def records(self, ctx: ExportContext, items: list[ItemData]) -> Iterator[Row]:
         want_mc = ctx.options["mc_values"]
-        for item in items:
-            for view in step_views(ctx, item):
-                if view is None:
-                    continue
-                built = _bool_steps(ctx, item, view)
-                if built is None:
-                    continue
-                steps, labels, mc, _ = built
-                data: dict[str, Any] = {
-                    "prompt": item.prompt,
-                    "completions": steps,
-                    "labels": labels,
-                }
-                if want_mc:
-                    data["mc_values"] = mc
-                data["id"] = item.external_id
-                data["source"] = view.source if ctx.final else view.annotator
-                yield Row(data, item.group_key, "positive" if all(labels) else "negative")
+        for item, view, (steps, labels, mc, _) in _boolean_views(ctx, items):
+            data: dict[str, Any] = {
+                "prompt": item.prompt,
+                "completions": steps,
+                "labels": labels,
+            }
+            if want_mc:
+                data["mc_values"] = mc
+            data["id"] = item.external_id
+            data["source"] = view.source if ctx.final else view.annotator
+            yield Row(data, item.group_key, "positive" if all(labels) else "negative")
 
     def arrow_schema(self, ctx: ExportContext) -> Any:
         import pyarrow as pa
@@ -264,30 +270,23 @@ class MathShepherdExporter(_StepExporter):
 
     def records(self, ctx: ExportContext, items: list[ItemData]) -> Iterator[Row]:
         tag = ctx.options["step_tag"]
-        for item in items:
-            for view in step_views(ctx, item):
-                if view is None:
-                    continue
-                built = _bool_steps(ctx, item, view)
-                if built is None:
-                    continue
-                steps, labels, _, _ = built
-                parts_in, parts_label = [], []
-                for k, (text, lab) in enumerate(zip(steps, labels, strict=True), start=1):
-                    clean = text.replace(tag, "").strip()
-                    if not _STEP_PREFIX.match(clean):
-                        clean = f"Step {k}: {clean}"
-                    parts_in.append(f"{clean} {tag}")
-                    parts_label.append(f"{clean} {'+' if lab else '-'}")
-                prompt = item.prompt.replace(tag, "").strip()
-                data = {
-                    "input": f"{prompt} " + "\n".join(parts_in),
-                    "label": f"{prompt} " + "\n".join(parts_label),
-                    "task": ctx.options["task"] or str(item.metadata.get("task", "")),
-                    "id": item.external_id,
-                    "source": view.source if ctx.final else view.annotator,
-                }
-                yield Row(data, item.group_key, "positive" if all(labels) else "negative")
+        for item, view, (steps, labels, _, _) in _boolean_views(ctx, items):
+            parts_in, parts_label = [], []
+            for k, (text, lab) in enumerate(zip(steps, labels, strict=True), start=1):
+                clean = text.replace(tag, "").strip()
+                if not _STEP_PREFIX.match(clean):
+                    clean = f"Step {k}: {clean}"
+                parts_in.append(f"{clean} {tag}")
+                parts_label.append(f"{clean} {'+' if lab else '-'}")
+            prompt = item.prompt.replace(tag, "").strip()
+            data = {
+                "input": f"{prompt} " + "\n".join(parts_in),
+                "label": f"{prompt} " + "\n".join(parts_label),
+                "task": ctx.options["task"] or str(item.metadata.get("task", "")),
+                "id": item.external_id,
+                "source": view.source if ctx.final else view.annotator,
+            }
+            yield Row(data, item.group_key, "positive" if all(labels) else "negative")
 
     def arrow_schema(self, ctx: ExportContext) -> Any:
         import pyarrow as pa
