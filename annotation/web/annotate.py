@@ -161,8 +161,21 @@ class Part:
     side: str = ""
 
 
+# Item-level suggestions of the step methods carry a first-error index as their label.
+ITEM_HINT_NAME = {"judge": "judge", "verify": "verifier", "mc": "MC", "consensus": "consensus",
+                  "first_error_search": "search"}  # fmt: skip
+
+
 def _hint(s: Suggestion) -> str:
     name = SUGGESTION_SHORT.get(s.method, s.method)
+    if s.target == "item" and s.method in ITEM_HINT_NAME:
+        if s.label.lstrip("-").isdigit():
+            fe = int(s.label)
+            verdict = "no error" if fe == -1 else f"first error at step {fe + 1}"
+            return f"{ITEM_HINT_NAME[s.method]}: {verdict}"
+        return f"{ITEM_HINT_NAME[s.method]}: no verdict"
+    if s.target.startswith("step:") and s.score is not None:
+        return f"{name}: {s.score:.2f}"
     if s.label and s.score is not None:
         return f"{name}: {s.label} ({s.score:.2f})"
     if s.label:

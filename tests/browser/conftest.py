@@ -29,7 +29,12 @@ except ImportError:  # pragma: no cover - depends on the environment
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     reason = None
-    if sync_playwright is None:
+    if not os.environ.get("DATABASE_URL", "").startswith(("postgres", "pgsql")):
+        # The live server answers the page's concurrent requests (a submit and the
+        # background prefetch) on separate threads; on SQLite they would share one
+        # in-memory connection and nest their transactions.
+        reason = "browser tests need PostgreSQL (set DATABASE_URL, as CI does)"
+    elif sync_playwright is None:
         reason = "the playwright Python package is not installed"
     elif not (Path(CHROMIUM).exists() or shutil.which(CHROMIUM)):
         reason = f"Chromium not found at {CHROMIUM} (CI installs it with apt-get install chromium)"

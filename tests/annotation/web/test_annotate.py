@@ -280,9 +280,11 @@ def test_suggestions_are_hints_never_prefilled(client, steps_project, member) ->
     item = Item.objects.get(external_id="t1")
     step = item.steps.get(index=1)
     Suggestion.objects.create(item=item, step=step, target="step:1", method="verify",
-                              model_name="m", score=0.12, label="wrong")  # fmt: skip
+                              model_name="m", score=0.12, label="-")  # fmt: skip
+    Suggestion.objects.create(item=item, target="item", method="mc", model_name="m", label="1")
     html = client.get(reverse("annotate", args=[steps_project.slug])).content.decode()
-    assert "P(correct): wrong (0.12)" in html
+    assert "P(correct): 0.12" in html
+    assert "MC: first error at step 2" in html
     assert "checked" not in html.split('data-index="1"')[1].split("</li>")[0]
     steps_project.show_suggestions = False
     steps_project.save()
