@@ -369,16 +369,31 @@ class RunStatus(models.TextChoices):
     FAILED = "failed", "Failed"
 
 
-class ImportRun(models.Model):
+class BackgroundRun(models.Model):
+    """What import and export runs share: a status a task moves along, who started it, when."""
+
     Status = RunStatus
 
+    status = models.CharField(max_length=16, choices=RunStatus.choices, default=RunStatus.QUEUED)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        abstract = True
+        ordering = ["-id"]
+
+
+class ImportRun(BackgroundRun):
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="import_runs")
     dataset = models.ForeignKey(
         Dataset, null=True, blank=True, on_delete=models.SET_NULL, related_name="import_runs"
     )
     dataset_name = models.CharField(max_length=200)
     format = models.CharField(max_length=32)
-    status = models.CharField(max_length=16, choices=RunStatus.choices, default=RunStatus.QUEUED)
     file = models.CharField(max_length=500, help_text="Path of the uploaded file under MEDIA_ROOT.")
     original_filename = models.CharField(max_length=255, blank=True)
     options = models.JSONField(default=dict, blank=True)
@@ -395,15 +410,6 @@ class ImportRun(models.Model):
     errors = models.JSONField(default=list, blank=True)
     error_count = models.PositiveIntegerField(default=0)
     message = models.TextField(blank=True)
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    created_at = models.DateTimeField(auto_now_add=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
-
-    class Meta:
-        ordering = ["-id"]
 
     def __str__(self) -> str:
         return f"import {self.id} ({self.format}, {self.status})"
@@ -577,29 +583,17 @@ class Suggestion(models.Model):
         return f"{self.method} {self.target} of item {self.item_id}: {self.label or self.score}"
 
 
-class ExportRun(models.Model):
+class ExportRun(BackgroundRun):
     """A training-data export written by a task to a deterministic folder under MEDIA_ROOT."""
-
-    Status = RunStatus
 
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="export_runs")
     format = models.CharField(max_length=32)
     options = models.JSONField(default=dict, blank=True)
-    status = models.CharField(max_length=16, choices=RunStatus.choices, default=RunStatus.QUEUED)
     progress_done = models.PositiveIntegerField(default=0)
     progress_total = models.PositiveIntegerField(default=0)
     counts = models.JSONField(default=dict, blank=True)
     path = models.CharField(max_length=500, blank=True)
     error = models.TextField(blank=True)
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    created_at = models.DateTimeField(auto_now_add=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
-
-    class Meta:
-        ordering = ["-id"]
 
     def __str__(self) -> str:
         return f"export {self.id} ({self.format}, {self.status})"

@@ -6,13 +6,13 @@ from __future__ import annotations
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from annotation.models import Project, Role
-from annotation.selectors.projects import project_get_for_user, project_role
+from annotation.models import Project
+from annotation.selectors.projects import MANAGE
+from annotation.web.access import project_for_role
 from labeling_jobs.models import Backend, JobKind, LabelingJob
 from labeling_jobs.selectors import (
     consensus_summary,
@@ -73,12 +73,7 @@ class JobStartForm(forms.Form):
 
 
 def _manager_project(request: HttpRequest, slug: str) -> Project:
-    project = project_get_for_user(user=request.user, slug=slug)
-    if project is None:
-        raise Http404("No such project")
-    if project_role(user=request.user, project=project) != Role.MANAGER:
-        raise PermissionDenied("Only managers run labeling jobs.")
-    return project
+    return project_for_role(request, slug, MANAGE, "Only managers run labeling jobs.")[0]
 
 
 def _job_or_404(project: Project, job_id: int) -> LabelingJob:

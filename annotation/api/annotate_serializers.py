@@ -14,43 +14,18 @@ from typing import Any
 
 from rest_framework import serializers
 
+from annotation.api.serializers import StepOutputSerializer, TurnOutputSerializer
 from annotation.models import (
     Annotation,
-    AnnotationRevision,
     Assignment,
     Candidate,
     Flag,
     Item,
     ProjectKind,
-    Step,
     Suggestion,
-    Turn,
     User,
 )
 from annotation.services.annotations import annotation_labels
-
-
-def latest_labels(annotation: Annotation) -> dict[str, Any]:
-    """Current labels from prefetched `revisions` (no query); imported annotations, which
-    have no revisions, fall back to `annotation_labels` (a few queries each)."""
-    revisions: list[AnnotationRevision] = list(annotation.revisions.all())
-    if revisions:
-        return max(revisions, key=lambda r: r.revision).labels
-    return annotation_labels(annotation)
-
-
-class LabelStepSerializer(serializers.ModelSerializer):
-    class Meta:
-        model = Step
-        fields = ("id", "index", "text")
-        read_only_fields = fields
-
-
-class LabelTurnSerializer(serializers.ModelSerializer):
-    class Meta:
-        model = Turn
-        fields = ("id", "index", "speaker", "text")
-        read_only_fields = fields
 
 
 class LabelCandidateSerializer(serializers.ModelSerializer):
@@ -108,10 +83,10 @@ class LabelItemSerializer(serializers.ModelSerializer):
         return serializer(getattr(item, name).all(), many=True).data
 
     def get_steps(self, obj: Item) -> list[dict[str, Any]]:
-        return self._part(obj, "steps", LabelStepSerializer)
+        return self._part(obj, "steps", StepOutputSerializer)
 
     def get_turns(self, obj: Item) -> list[dict[str, Any]]:
-        return self._part(obj, "turns", LabelTurnSerializer)
+        return self._part(obj, "turns", TurnOutputSerializer)
 
     def get_candidates(self, obj: Item) -> list[dict[str, Any]]:
         return self._part(obj, "candidates", LabelCandidateSerializer)
@@ -186,7 +161,7 @@ class AnnotationOutputSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
     def get_labels(self, obj: Annotation) -> dict[str, Any]:
-        return latest_labels(obj)
+        return annotation_labels(obj)
 
 
 class AnnotatorOutputSerializer(serializers.ModelSerializer):
@@ -221,7 +196,7 @@ class ReviewAnnotationSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
     def get_labels(self, obj: Annotation) -> dict[str, Any]:
-        return latest_labels(obj)
+        return annotation_labels(obj)
 
     def get_revisions(self, obj: Annotation) -> int:
         return len(obj.revisions.all())

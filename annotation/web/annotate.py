@@ -19,7 +19,6 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -44,7 +43,6 @@ from annotation.selectors.annotations import (
     item_for_labeling,
     suggestions_for_item,
 )
-from annotation.selectors.projects import project_with_role_for_user
 from annotation.services.annotations import annotation_edit, annotation_labels, annotation_submit
 from annotation.services.assignments import (
     assignment_claim_next,
@@ -52,6 +50,7 @@ from annotation.services.assignments import (
     assignment_skip,
 )
 from annotation.services.flags import flag_create
+from annotation.web import access
 from annotation.web.rendering import rich_text
 
 # Who labels. Reviewers adjudicate instead, so their final label stays independent of
@@ -104,13 +103,7 @@ def _humanize(name: str) -> str:
 
 def project_for_role(request: HttpRequest, slug: str, roles: frozenset[str]) -> Project:
     """The project if the user may see it (else 404) and their role is in `roles` (else 403)."""
-    found = project_with_role_for_user(user=request.user, slug=slug)
-    if found is None:
-        raise Http404("No such project")
-    project, role = found
-    if role not in roles:
-        raise PermissionDenied("Your role in this project does not allow this.")
-    return project
+    return access.project_for_role(request, slug, roles)[0]
 
 
 def _own_assignment(request: HttpRequest, project: Project, assignment_id: int) -> Assignment:

@@ -13,15 +13,16 @@ from typing import Any
 
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.html import escape, format_html
 from django.utils.safestring import SafeString, mark_safe
 from django.views.decorators.http import require_GET, require_POST
 
 from annotation.models import Project
-from annotation.selectors.projects import MANAGE, READ_ITEMS, project_get_for_user, project_role
+from annotation.selectors.projects import MANAGE, READ_ITEMS
 from annotation.services.stats import project_stats_get, project_stats_refresh_start
+from annotation.web.access import project_for_role
 
 BUSY = ("queued", "running")
 
@@ -35,13 +36,7 @@ INK = "#1c2433"
 
 
 def _project(request: HttpRequest, slug: str) -> tuple[Project, str]:
-    project = project_get_for_user(user=request.user, slug=slug)
-    if project is None:
-        raise Http404("No such project")
-    role = project_role(user=request.user, project=project) or ""
-    if role not in READ_ITEMS:
-        raise PermissionDenied("Your role cannot see the dashboard.")
-    return project, role
+    return project_for_role(request, slug, READ_ITEMS, "Your role cannot see the dashboard.")
 
 
 def _alpha_colour(alpha: float | None) -> str:

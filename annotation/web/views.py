@@ -28,14 +28,13 @@ from annotation.selectors.projects import (
     MANAGE,
     READ_ITEMS,
     membership_list,
-    project_get_for_user,
     project_list_for_user,
-    project_role,
 )
 from annotation.selectors.users import user_api_token_get
 from annotation.services.imports import import_run_create
 from annotation.services.projects import project_create
 from annotation.services.users import user_api_token_regenerate
+from annotation.web.access import project_and_role
 from annotation.web.annotate import ANNOTATE_ROLES
 from annotation.web.forms import ImportCreateForm, ProjectCreateForm
 from annotation.web.review import REVIEW_ROLES
@@ -68,11 +67,7 @@ def _add_service_error(form: Any, exc: ValueError) -> None:
 
 
 def _project_or_404(request: HttpRequest, slug: str) -> tuple[Project, str]:
-    project = project_get_for_user(user=request.user, slug=slug)
-    if project is None:
-        raise Http404("No such project")
-    role = project_role(user=request.user, project=project)
-    return project, role or ""
+    return project_and_role(request, slug)
 
 
 def _run_present(run: ImportRun) -> ImportRun:

@@ -1,0 +1,27 @@
+"""The one way web views find a project and check the viewer's role in it."""
+
+from __future__ import annotations
+
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest
+
+from annotation.models import Project
+from annotation.selectors.projects import project_with_role_for_user
+
+
+def project_and_role(request: HttpRequest, slug: str) -> tuple[Project, str]:
+    """(project, the viewer's role); 404 for a non-member, as if the project did not exist."""
+    found = project_with_role_for_user(user=request.user, slug=slug)
+    if found is None:
+        raise Http404("No such project")
+    return found
+
+
+def project_for_role(
+    request: HttpRequest, slug: str, roles: frozenset[str], message: str = ""
+) -> tuple[Project, str]:
+    """(project, role) when the viewer's role is in `roles`; 404 for non-members, else 403."""
+    project, role = project_and_role(request, slug)
+    if role not in roles:
+        raise PermissionDenied(message or "Your role in this project does not allow this.")
+    return project, role
