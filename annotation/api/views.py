@@ -42,6 +42,7 @@ from annotation.api.serializers import (
     ProjectListOutputSerializer,
     ProjectOutputSerializer,
 )
+from annotation.errors import ApplicationError
 from annotation.importers import FORMAT_NAMES
 from annotation.importers.schema import NATIVE_RECORD_SCHEMA
 from annotation.models import ImportRun, Item, Project, ProjectKind, Role, User
@@ -68,9 +69,15 @@ READ_IMPORTS = frozenset({Role.MANAGER, Role.RESEARCHER})
 
 @contextmanager
 def service_errors() -> Iterator[None]:
-    """Turn a service's ValueError('field: reason') into a 400 {field: [reason]}."""
+    """Turn a service's ValueError('field: reason') into a 400 {field: [reason]}.
+
+    Transitional: services are moving to ApplicationError, which the API's exception handler
+    answers by itself; once none raises ValueError for bad input, this goes.
+    """
     try:
         yield
+    except ApplicationError:
+        raise
     except ValueError as exc:
         field, sep, reason = str(exc).partition(": ")
         if not sep:
