@@ -33,12 +33,13 @@ def wait_for(
     if progress:
         from tqdm.auto import tqdm
 
-        bar = tqdm(desc=what, total=None, unit="it", dynamic_ncols=True)
+        done, total = progress_of(run)
+        bar = tqdm(desc=what, total=total, initial=done, unit="item", dynamic_ncols=True)
     try:
         while True:
             if bar is not None:
                 done, total = progress_of(run)
-                if total:
+                if total and bar.total != total:
                     bar.total = total
                 bar.n = done
                 bar.set_postfix_str(getattr(run, "status", ""), refresh=False)

@@ -43,7 +43,7 @@ def _table(rows: list[dict[str, Any]], columns: Sequence[str]) -> str:
     def cell(v: Any) -> str:
         if isinstance(v, float):
             return f"{v:.3f}"
-        return "" if v is None else str(v)
+        return "-" if v is None else str(v)
 
     cells = [[cell(r.get(c)) for c in columns] for r in rows]
     widths = [max([len(c), *(len(r[i]) for r in cells)]) for i, c in enumerate(columns)]

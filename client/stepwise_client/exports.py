@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import tempfile
+import warnings
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -144,6 +145,11 @@ class Export:
             ) from exc
         splits = {name: paths for name, paths in self.data_files().items() if paths}
         if not splits:
+            notes = " ".join(self.manifest().get("known_limits", []))
+            warnings.warn(
+                f"export {self.id} ({self.format}) has no records; {notes}".strip(),
+                stacklevel=2,
+            )
             return datasets.DatasetDict()
         suffixes = {p.suffix for paths in splits.values() for p in paths}
         if len(suffixes) != 1 or next(iter(suffixes)) not in BUILDERS:

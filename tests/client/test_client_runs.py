@@ -219,3 +219,16 @@ def test_export_failed_is_raised_for_a_failed_run(sw, preference, worker, settin
         sw.export("pairs", "trl_preference", timeout=60)
     assert err.value.export.status == "failed"
     assert err.value.export.error
+
+
+def test_an_empty_export_warns_with_the_manifest_reason(sw, steps, worker, tmp_path):
+    datasets = pytest.importorskip("datasets")
+    path = _write_jsonl(tmp_path / "t.jsonl", [_trace(1)])
+    assert sw.import_file("steps", path, format="native").ok  # items, but no labels
+    export = sw.export("steps", "processbench")
+    assert export.ok
+    assert export.splits == {}
+    with pytest.warns(UserWarning, match="has no records; .*empty"):
+        dd = export.to_datasets(cache_dir=tmp_path / "hf")
+    assert isinstance(dd, datasets.DatasetDict)
+    assert len(dd) == 0
