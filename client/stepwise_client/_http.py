@@ -74,6 +74,14 @@ def _flatten(prefix: str, value: Any, out: dict[str, list[str]]) -> None:
 
 def error_from_response(response: httpx.Response) -> errors.ApiError:
     status = response.status_code
+    if 300 <= status < 400:
+        # Redirects are not followed: the token must not travel to another address. The usual
+        # cause is http:// for a server that redirects to https://.
+        location = response.headers.get("Location", "?")
+        return errors.ApiError(
+            status, f"the server redirects to {location}; use that address as the server URL",
+            method=response.request.method, url=str(response.request.url),
+        )  # fmt: skip
     try:
         body: Any = response.json()
     except ValueError:
@@ -176,7 +184,7 @@ class Http:
             except httpx.TransportError as e:
                 exc = e
             status = response.status_code if response is not None else None
-            if response is not None and status is not None and status < 400:
+            if response is not None and status is not None and status < 300:
                 return response
             if attempt < self.retries and self._retryable(method, exc, status):
                 self.sleep(self._delay(attempt, response))
@@ -222,7 +230,7 @@ class Http:
         attempt = 0
         while True:
             with self.client.stream("GET", path) as response:
-                if response.status_code < 400:
+                if response.status_code < 300:
                     yield response
                     return
                 response.read()

@@ -21,7 +21,8 @@ class FaultyProxy:
         target = urlsplit(upstream)
         self.upstream_host = target.hostname or "127.0.0.1"
         self.upstream_port = target.port or 80
-        # Faults for the next requests, in order: ("status", 503) or ("delay", seconds).
+        # Faults for the next requests, in order: ("status", 503), ("delay", seconds) or
+        # ("redirect", url).
         self.faults: list[tuple[str, Any]] = []
         self.seen: Counter[tuple[str, str]] = Counter()
         self.lock = threading.Lock()
@@ -38,6 +39,12 @@ class FaultyProxy:
                 with proxy.lock:
                     proxy.seen[(self.command, self.path.split("?")[0])] += 1
                     fault = proxy.faults.pop(0) if proxy.faults else None
+                if fault and fault[0] == "redirect":
+                    self.send_response(301)
+                    self.send_header("Location", fault[1])
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
                 if fault and fault[0] == "status":
                     payload = b'{"detail": "injected by the test proxy"}'
                     self.send_response(fault[1])

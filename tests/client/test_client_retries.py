@@ -4,7 +4,7 @@ server (the app itself answers every request that gets through)."""
 from __future__ import annotations
 
 import pytest
-from stepwise_client import Client, ConnectionFailed, ServerError, ValidationError
+from stepwise_client import ApiError, Client, ConnectionFailed, ServerError, ValidationError
 
 
 @pytest.fixture
@@ -56,11 +56,23 @@ def test_an_upload_is_sent_whole_again_on_retry(connect, manager, project, proxy
 
 
 def test_a_slow_answer_times_out_and_a_read_is_retried(connect, manager, project, proxy):
-    slow = connect(manager, url=proxy.url, retries=0, timeout=0.3)
-    proxy.faults = [("delay", 1.0)]
+    slow = connect(manager, url=proxy.url, retries=0, timeout=0.5)
+    proxy.faults = [("delay", 2.0)]
     with pytest.raises(ConnectionFailed) as err:
         slow.projects()
     assert "ReadTimeout" in str(err.value)
-    patient = connect(manager, url=proxy.url, retries=1, timeout=0.3)
-    proxy.faults = [("delay", 1.0)]
+    # Generous limits: the answer that is not delayed must arrive in time on a busy machine.
+    patient = connect(manager, url=proxy.url, retries=1, timeout=3.0)
+    proxy.faults = [("delay", 6.0)]
     assert [p.slug for p in patient.projects()] == ["retry"]
+    assert proxy.seen[("GET", "/api/v1/projects/")] == 3
+
+
+def test_a_redirect_is_not_followed_with_the_token(connect, manager, project, proxy):
+    client = connect(manager, url=proxy.url)
+    proxy.faults = [("redirect", "https://elsewhere.example/api/v1/projects/")]
+    with pytest.raises(ApiError) as err:
+        client.projects()
+    assert err.value.status == 301
+    assert "https://elsewhere.example/api/v1/projects/" in str(err.value)
+    assert "server URL" in err.value.detail
