@@ -133,6 +133,9 @@ def cmd_job(args: argparse.Namespace) -> int:
     )  # fmt: skip
     if args.wait:
         job = client.wait_job(job, timeout=args.wait_timeout, progress=not args.quiet)
+    if args.json:
+        print(json.dumps(job.raw, indent=2, default=str))
+        return 0
     print(
         f"job {job.id} ({job.kind}, {job.model_name}) {job.status}: "
         f"{job.progress_done}/{job.progress_total}"
@@ -161,6 +164,9 @@ def cmd_export(args: argparse.Namespace) -> int:
         timeout=args.wait_timeout, progress=not args.quiet,
     )  # fmt: skip
     out = export.download(args.out)
+    if args.json:
+        print(json.dumps({**export.raw, "local_dir": str(out)}, indent=2, default=str))
+        return 0
     splits = ", ".join(f"{k}: {v}" for k, v in export.splits.items()) or "no records"
     print(f"export {export.id} ({export.format}) written to {out} ({splits})")
     return 0

@@ -14,11 +14,10 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-pytest.importorskip("stepwise_client", reason="install the client: pip install -e ./client")
+# Installed by `make test` (requirements-dev.txt: -e ./client[datasets]).
+from stepwise_client import Client
 
-from stepwise_client import Client  # noqa: E402
-
-from tests.client.faulty_proxy import FaultyProxy  # noqa: E402
+from tests.client.faulty_proxy import FaultyProxy
 
 ON_POSTGRES = os.environ.get("DATABASE_URL", "").startswith(("postgres", "pgsql"))
 

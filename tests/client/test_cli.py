@@ -151,6 +151,10 @@ def test_import_job_and_export_verbs(env, project, worker, tiny_model, tmp_path,
                          "native", "--dataset", "more")  # fmt: skip
     assert code == 0, err
     assert "succeeded: 3 items created" in out
+    code, out, err = run(capsys, "import", "--project", "cli-steps", str(good), "--format",
+                         "native", "--dataset", "more", "--json", "-q")  # fmt: skip
+    assert code == 0, err
+    assert json.loads(out)["items_unchanged"] == 3
 
     code, out, err = run(capsys, "job", "--project", "cli-steps", "--kind", "step_judge",
                          "--model", tiny_model, "--param", "mode=verify", "--limit", "2",
