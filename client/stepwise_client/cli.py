@@ -112,6 +112,9 @@ def cmd_import(args: argparse.Namespace) -> int:
         options=_pairs(args.option, "--option"), wait=not args.no_wait,
         timeout=args.wait_timeout, progress=not args.quiet,
     )  # fmt: skip
+    if args.json:
+        print(json.dumps(run.raw, indent=2, default=str))
+        return 0
     if args.no_wait:
         print(
             f"import {run.id} queued; poll it with the API: /api/v1/projects/{args.project}/imports/{run.id}/"
