@@ -4,12 +4,14 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView
 
 from annotation.api import views
+from annotation.api.index import ApiIndexApi
 
 app_name = "api"
 
 project = "projects/<slug:slug>/"
 
 urlpatterns = [
+    path("", ApiIndexApi.as_view(), name="index"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", views.ApiDocsView.as_view(), name="docs"),
     path("schemas/import/", views.ImportSchemaApi.as_view(), name="schema-import"),
