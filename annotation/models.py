@@ -12,6 +12,16 @@ from django.contrib.auth.models import AbstractUser
 from django.db import models
 from django.db.models import Q
 
+# Background runs and worker heartbeats live in their own module, re-exported here: importing
+# them registers them with the app, and `from annotation.models import ImportRun` works.
+from annotation.run_models import ACTIVE_STATUSES as ACTIVE_STATUSES
+from annotation.run_models import BackgroundRun as BackgroundRun
+from annotation.run_models import ExportRun as ExportRun
+from annotation.run_models import ImportRun as ImportRun
+from annotation.run_models import RunStatus as RunStatus
+from annotation.run_models import StatsRefresh as StatsRefresh
+from annotation.run_models import WorkerHeartbeat as WorkerHeartbeat
+
 
 class User(AbstractUser):
     class Kind(models.TextChoices):
@@ -533,16 +543,3 @@ class ProjectStat(models.Model):
 
     def __str__(self) -> str:
         return f"{self.project_id}:{self.key}"
-
-
-# Background runs and worker heartbeats live in their own module; importing them here
-# registers them with the app and keeps `from annotation.models import ImportRun` working.
-from annotation.run_models import (  # noqa: E402, F401
-    ACTIVE_STATUSES,
-    BackgroundRun,
-    ExportRun,
-    ImportRun,
-    RunStatus,
-    StatsRefresh,
-    WorkerHeartbeat,
-)

@@ -67,6 +67,9 @@ class WorkerHeartbeatStep(bootsteps.StartStopStep):
             self._thread.join(timeout=30)
             self._thread = None
 
+    def terminate(self, worker: Any) -> None:  # a cold shutdown
+        self.stop(worker)
+
 
 def worker_heartbeat_install(app: Celery) -> None:
     """Add the heartbeat to every worker `app` starts from now on (idempotent)."""

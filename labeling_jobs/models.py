@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from django.db import models
 
-from annotation.models import ACTIVE_STATUSES, BackgroundRun, RunStatus  # noqa: F401 - re-exported
+from annotation.models import ACTIVE_STATUSES as ACTIVE_STATUSES
+from annotation.models import BackgroundRun, RunStatus
 
 
 class JobKind(models.TextChoices):

@@ -330,7 +330,7 @@ def _chunk_record(job: LabelingJob, chunk: JobChunk, out: Any, tokens: int) -> b
     locked.wall_seconds = _elapsed(locked)
     locked.heartbeat_at = timezone.now()
     fields = ["progress_done", "tokens_generated", "skipped", "stats", "wall_seconds"]
-    fields.append("heartbeat_at")
+    fields += ["heartbeat_at"]
     # Queued too: the sweep may have requeued the job while this chunk finished.
     if locked.status in ACTIVE_STATUSES and not open_chunks:
         locked.status, locked.finished_at = JobStatus.SUCCEEDED, timezone.now()

@@ -37,7 +37,7 @@ from django.utils import timezone
 
 from annotation.dispatch import enqueue_on_commit
 from annotation.errors import ApplicationError
-from annotation.models import ACTIVE_STATUSES, BackgroundRun, RunStatus
+from annotation.run_models import ACTIVE_STATUSES, BackgroundRun, RunStatus
 
 logger = logging.getLogger(__name__)
 
@@ -73,7 +73,7 @@ def max_attempts() -> int:
 
 
 def _label(run: BackgroundRun) -> str:
-    return f"{run._meta.verbose_name} {run.id}"
+    return f"{run._meta.verbose_name} {run.pk}"
 
 
 def _last_sign_of_life(run: BackgroundRun) -> datetime:
@@ -93,7 +93,7 @@ def exception_message(exc: BaseException) -> str:
 
 def run_enqueue(*, run: BackgroundRun) -> None:
     """Queue the run's task after the current transaction commits."""
-    enqueue_on_commit(run.dispatch_name, [run.id])
+    enqueue_on_commit(run.dispatch_name, [run.pk])
 
 
 def run_claim(*, model: type[R], run_id: int) -> R | None:
@@ -104,7 +104,7 @@ def run_claim(*, model: type[R], run_id: int) -> R | None:
     again is correct). Raises RunBusyError for a running run with a fresh heartbeat. A run
     already started STEPWISE_RUN_MAX_ATTEMPTS times ends failed instead of being claimed.
     """
-    run = model.objects.filter(id=run_id).first()
+    run = model._default_manager.filter(pk=run_id).first()
     if run is None or run.status not in ACTIVE_STATUSES:
         return None
     now = timezone.now()
@@ -116,19 +116,19 @@ def run_claim(*, model: type[R], run_id: int) -> R | None:
             "%s: no heartbeat for %.0f s, taking it over (attempt %d)",
             _label(run), age, run.attempts + 1,
         )  # fmt: skip
-    same = Q(id=run.id, status=run.status, attempts=run.attempts)
+    same = Q(pk=run.pk, status=run.status, attempts=run.attempts)
     same &= Q(heartbeat_at=run.heartbeat_at) if run.heartbeat_at else Q(heartbeat_at__isnull=True)
     if run.attempts >= max_attempts():
         message = (
             f"Started {run.attempts} times without finishing: the worker running it stopped "
             "each time (killed, out of memory or restarted). Giving up; Retry starts it again."
         )
-        model.objects.filter(same).update(
+        model._default_manager.filter(same).update(
             status=RunStatus.FAILED, error=message, finished_at=now, heartbeat_at=now
         )
         logger.error("%s failed: %s", _label(run), message)
         return None
-    claimed = model.objects.filter(same).update(
+    claimed = model._default_manager.filter(same).update(
         status=RunStatus.RUNNING, attempts=F("attempts") + 1, started_at=now, heartbeat_at=now
     )
     if not claimed:
@@ -147,7 +147,7 @@ def run_beat(
         fields["progress_done"] = done
     if total is not None:
         fields["progress_total"] = total
-    qs = type(run).objects.filter(id=run.id, status=RunStatus.RUNNING)
+    qs = type(run)._default_manager.filter(pk=run.pk, status=RunStatus.RUNNING)
     if attempt is not None:
         qs = qs.filter(attempts=attempt)
     return bool(qs.update(**fields))
@@ -160,7 +160,7 @@ def run_finish(*, run: BackgroundRun, **fields: Any) -> bool:
     now = timezone.now()
     return bool(
         type(run)
-        .objects.filter(id=run.id, status=RunStatus.RUNNING, attempts=run.attempts)
+        ._default_manager.filter(pk=run.pk, status=RunStatus.RUNNING, attempts=run.attempts)
         .update(status=RunStatus.SUCCEEDED, finished_at=now, heartbeat_at=now, **fields)
     )
 
@@ -170,7 +170,7 @@ def run_fail(*, run: BackgroundRun, error: str, attempt: int | None = None, **fi
     `attempt`, only if it is still that claim's. False when it had already ended (or was
     taken over)."""
     now = timezone.now()
-    qs = type(run).objects.filter(id=run.id, status__in=ACTIVE_STATUSES)
+    qs = type(run)._default_manager.filter(pk=run.pk, status__in=ACTIVE_STATUSES)
     if attempt is not None:
         qs = qs.filter(attempts=attempt)
     return bool(
@@ -202,6 +202,7 @@ class RunBeat:
         self._total: int | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._failed_beats = 0
 
     def progress(self, done: int, total: int | None = None) -> None:
         """Report progress; the next beat writes it."""
@@ -217,7 +218,10 @@ class RunBeat:
                     if not self.beat():
                         logger.info("%s is no longer this worker's", _label(self.run))
                 except DatabaseError as exc:
-                    logger.warning("heartbeat of %s not written: %s", _label(self.run), exc)
+                    # SQLite: locked by the work's own transaction until it ends. Said once.
+                    log = logger.debug if self._failed_beats else logger.warning
+                    log("heartbeat of %s not written: %s", _label(self.run), exc)
+                    self._failed_beats += 1
                     close_old_connections()
         finally:
             connection.close()
@@ -275,14 +279,14 @@ def run_execute(
 def run_retry(*, run: R, reset: dict[str, Any] | None = None) -> R:
     """Queue a failed or cancelled run again with fresh attempts; `reset` clears the run's
     own result fields. ApplicationError (conflict) for a run in any other state."""
-    locked = type(run).objects.select_for_update().get(id=run.id)
+    locked = type(run)._default_manager.select_for_update().get(pk=run.pk)
     if locked.status not in (RunStatus.FAILED, RunStatus.CANCELLED):
         raise ApplicationError(
             f"Only failed or cancelled runs can be retried; {_label(locked)} is {locked.status}.",
             code="conflict",
             field="status",
         )
-    type(run).objects.filter(id=run.id).update(
+    type(run)._default_manager.filter(pk=run.pk).update(
         status=RunStatus.QUEUED, attempts=0, error="", started_at=None, finished_at=None,
         heartbeat_at=None, progress_done=0, progress_total=0, **(reset or {}),
     )  # fmt: skip
@@ -324,9 +328,9 @@ def run_kinds() -> list[RunKind]:
 
 def _sweep_one(kind: RunKind, run: BackgroundRun, now: datetime) -> str | None:
     age = int((now - _last_sign_of_life(run)).total_seconds())
-    same = Q(id=run.id, status=RunStatus.RUNNING, attempts=run.attempts)
+    same = Q(pk=run.pk, status=RunStatus.RUNNING, attempts=run.attempts)
     same &= Q(heartbeat_at=run.heartbeat_at) if run.heartbeat_at else Q(heartbeat_at__isnull=True)
-    qs = type(run).objects.filter(same)
+    qs = type(run)._default_manager.filter(same)
     if kind.capped and run.attempts >= max_attempts():
         message = (
             f"No sign of life from its worker for {age} s, after {run.attempts} attempt(s) "
@@ -355,7 +359,7 @@ def runs_sweep(*, now: datetime | None = None) -> dict[str, dict[str, int]]:
     for label, kind in _kinds.items():
         counts = {"failed": 0, "requeued": 0}
         stale = (
-            kind.model.objects.filter(status=RunStatus.RUNNING)
+            kind.model._default_manager.filter(status=RunStatus.RUNNING)
             .annotate(last_seen=Coalesce("heartbeat_at", "started_at", "created_at"))
             .filter(last_seen__lt=cutoff)
             .order_by("id")

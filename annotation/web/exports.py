@@ -65,9 +65,9 @@ def export_retry(request: HttpRequest, slug: str, run_id: int) -> HttpResponse:
         run = export_run_retry(run=run)
     except ApplicationError as exc:
         problem = exc.message
+        run.refresh_from_db()
     if request.htmx:
-        fresh = export_run_get(project=project, run_id=run.id)
-        return _row(request, project, fresh, retry_problem=problem)
+        return _row(request, project, run, retry_problem=problem)
     if problem:
         messages.error(request, problem)
     else:

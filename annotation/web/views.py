@@ -236,10 +236,11 @@ def import_retry(request: HttpRequest, slug: str, run_id: int) -> HttpResponse:
         run = import_run_retry(run=run)
     except ApplicationError as exc:
         problem = exc.message
+        run.refresh_from_db()
     if request.htmx:
         context = {
             "project": project,
-            "run": _run_present(import_run_list(project=project).get(id=run.id)),
+            "run": _run_present(run),
             "can_manage": True,
             "retry_problem": problem,
         }

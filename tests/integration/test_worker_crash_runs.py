@@ -4,6 +4,9 @@ in the middle (after it reported progress), then
 
 - a worker restarted: the redelivered task takes the run over and it succeeds exactly once,
   with every item present;
+- only the worker's pool process killed (prefork): the worker requeues the task at once, the
+  delivery finds the run's heartbeat still fresh and looks again once it is stale, then takes
+  the run over;
 - no worker restarted: the sweep fails the run once its attempts are used up (a manager
   retries it over REST and a new worker finishes it), or requeues it and a later worker
   finishes it.
@@ -12,6 +15,8 @@ in the middle (after it reported progress), then
 from __future__ import annotations
 
 import json
+import os
+import signal
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -20,6 +25,7 @@ from annotation.models import ImportRun, Item, Role, WorkerHeartbeat
 from annotation.services.import_runs import import_run_create
 from annotation.services.runs import runs_sweep
 from tests.integration.workers import (
+    child_pids,
     needs_redis_and_postgres,
     queue_purge,
     wait_for,
@@ -122,6 +128,24 @@ def test_sigkill_mid_import_then_restart_imports_exactly_once(fast_runs, make_pr
         worker_stop(second)
     done = _assert_imported_once(run.id, project)
     assert done.attempts == 2  # the dead worker's attempt, then the takeover
+
+
+def test_sigkill_of_the_pool_process_only_then_the_run_is_taken_over(
+    fast_runs, make_project, big_file
+):
+    project = make_project("step_labels")
+    run = _start_import(project, big_file)
+    proc = worker_start("imp7", settings_module=SETTINGS, pool="prefork")
+    try:
+        wait_for(lambda: _run(run.id).progress_done > 0, 120, "the import to report progress")
+        children = child_pids(proc.pid)
+        assert len(children) == 1, children
+        os.kill(children[0], signal.SIGKILL)  # like the kernel's out-of-memory killer
+        wait_for(lambda: _run(run.id).status not in ("queued", "running"), 180, "the run to end")
+        assert proc.poll() is None  # the worker itself lived on
+    finally:
+        worker_stop(proc)
+    assert _assert_imported_once(run.id, project).attempts == 2
 
 
 def test_sigkill_without_restart_sweep_fails_the_run_and_rest_retry_finishes_it(

@@ -145,3 +145,21 @@ def test_stats_refresh_task_that_raises_fails_then_refresh_again_succeeds(
     assert done.status == "succeeded", done.error
     assert done.id != failed.id
     assert project_stats_get(project=project)["progress"]["total"]["items"] == 6
+
+
+def test_the_worker_heartbeat_starts_and_stops_with_the_worker():
+    import threading
+
+    from annotation.models import WorkerHeartbeat
+
+    def beating() -> list[str]:
+        return [t.name for t in threading.enumerate() if t.name.startswith("worker-heartbeat-")]
+
+    with start_worker(app, pool="solo", perform_ping_check=False, queues=["default"]) as w:
+        deadline = time.monotonic() + 10
+        while not WorkerHeartbeat.objects.filter(hostname=w.hostname).exists():
+            assert time.monotonic() < deadline, "no heartbeat row"
+            time.sleep(0.1)
+        assert beating() == [f"worker-heartbeat-{w.hostname}"]
+        assert WorkerHeartbeat.objects.get(hostname=w.hostname).queues == "default"
+    assert beating() == []  # stopped with the worker, also on a cold shutdown

@@ -26,8 +26,11 @@ needs_redis_and_postgres = pytest.mark.skipif(
 )
 
 
-def worker_start(tag: str, *, queues: str = "default", settings_module: str) -> subprocess.Popen:
-    """A worker process (solo pool) in its own process group, on the test database."""
+def worker_start(
+    tag: str, *, queues: str = "default", settings_module: str, pool: str = "solo"
+) -> subprocess.Popen:
+    """A worker process in its own process group, on the test database; `pool` prefork runs
+    tasks in one child process."""
     s = connection.settings_dict
     auth = s["USER"] + (f":{s['PASSWORD']}" if s["PASSWORD"] else "")
     env = {
@@ -37,8 +40,8 @@ def worker_start(tag: str, *, queues: str = "default", settings_module: str) -> 
         "PYTHONPATH": str(ROOT),
         "STEPWISE_TEST_MEDIA_ROOT": str(settings.MEDIA_ROOT),
     }
-    cmd = [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", queues, "--pool", "solo",
-           "--prefetch-multiplier", "1", "-n", f"{tag}-{uuid.uuid4().hex[:6]}@%h",
+    cmd = [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", queues, "--pool", pool,
+           "--concurrency", "1", "--prefetch-multiplier", "1", "-n", f"{tag}-{uuid.uuid4().hex[:6]}@%h",
            "--without-mingle", "--without-gossip", "--loglevel", "WARNING"]  # fmt: skip
     return subprocess.Popen(cmd, cwd=ROOT, env=env, start_new_session=True,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
@@ -49,6 +52,19 @@ def worker_kill(proc: subprocess.Popen) -> None:
     if proc.poll() is None:
         os.killpg(proc.pid, signal.SIGKILL)
     proc.wait(timeout=10)
+
+
+def child_pids(pid: int) -> list[int]:
+    """Processes whose parent is `pid` (from /proc)."""
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            out.append(int(stat.parent.name))
+    return out
 
 
 def worker_stop(proc: subprocess.Popen) -> None:
