@@ -247,7 +247,6 @@ def run_execute(
     model: type[R],
     run_id: int,
     work: Callable[[R, RunBeat], None],
-    beat_attempt: bool = True,
 ) -> R | None:
     """A task's body: claim the run, do `work(run, beat)` with the heartbeat running, and
     make sure the run ends. `work` calls `run_finish` (or `run_fail` for an expected
@@ -258,7 +257,7 @@ def run_execute(
     if run is None:
         return None
     try:
-        with RunBeat(run=run, attempt=run.attempts if beat_attempt else None) as beat:
+        with RunBeat(run=run, attempt=run.attempts) as beat:
             work(run, beat)
     except RunLostError:
         logger.warning("%s was taken over while attempt %d ran", _label(run), run.attempts)
