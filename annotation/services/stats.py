@@ -30,7 +30,6 @@ from annotation.services.runs import (
     run_enqueue,
     run_execute,
     run_finish,
-    run_retry,
 )
 
 logger = logging.getLogger(__name__)
@@ -95,8 +94,3 @@ def _refresh_work(refresh: StatsRefresh, beat: RunBeat) -> None:
         done = len(figures)
         if not run_finish(run=refresh, progress_done=done, progress_total=done):
             raise RunLostError(f"stats refresh {refresh.id} was taken over")
-
-
-def project_stats_refresh_retry(*, refresh: StatsRefresh) -> StatsRefresh:
-    """Queue a failed refresh again. ApplicationError (conflict) when it has not failed."""
-    return run_retry(run=refresh)
