@@ -12,6 +12,16 @@ from django.contrib.auth.models import AbstractUser
 from django.db import models
 from django.db.models import Q
 
+# Background runs and worker heartbeats live in their own module, re-exported here: importing
+# them registers them with the app, and `from annotation.models import ImportRun` works.
+from annotation.run_models import ACTIVE_STATUSES as ACTIVE_STATUSES
+from annotation.run_models import BackgroundRun as BackgroundRun
+from annotation.run_models import ExportRun as ExportRun
+from annotation.run_models import ImportRun as ImportRun
+from annotation.run_models import RunStatus as RunStatus
+from annotation.run_models import StatsRefresh as StatsRefresh
+from annotation.run_models import WorkerHeartbeat as WorkerHeartbeat
+
 
 class User(AbstractUser):
     class Kind(models.TextChoices):
@@ -360,72 +370,6 @@ class PrincipleRating(models.Model):
         return f"{self.principle}={self.value}"
 
 
-class RunStatus(models.TextChoices):
-    """Lifecycle of a background run (imports, exports)."""
-
-    QUEUED = "queued", "Queued"
-    RUNNING = "running", "Running"
-    SUCCEEDED = "succeeded", "Succeeded"
-    FAILED = "failed", "Failed"
-
-
-class BackgroundRun(models.Model):
-    """What import and export runs share: a status a task moves along, who started it, when."""
-
-    Status = RunStatus
-
-    status = models.CharField(max_length=16, choices=RunStatus.choices, default=RunStatus.QUEUED)
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    created_at = models.DateTimeField(auto_now_add=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
-
-    class Meta:
-        abstract = True
-        ordering = ["-id"]
-
-
-class ImportRun(BackgroundRun):
-    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="import_runs")
-    dataset = models.ForeignKey(
-        Dataset, null=True, blank=True, on_delete=models.SET_NULL, related_name="import_runs"
-    )
-    dataset_name = models.CharField(max_length=200)
-    format = models.CharField(max_length=32)
-    file = models.CharField(max_length=500, help_text="Path of the uploaded file under MEDIA_ROOT.")
-    original_filename = models.CharField(max_length=255, blank=True)
-    options = models.JSONField(default=dict, blank=True)
-    progress_done = models.PositiveIntegerField(default=0)
-    items_created = models.PositiveIntegerField(default=0)
-    items_unchanged = models.PositiveIntegerField(default=0)
-    records_skipped = models.PositiveIntegerField(default=0)
-    steps_created = models.PositiveIntegerField(default=0)
-    turns_created = models.PositiveIntegerField(default=0)
-    candidates_created = models.PositiveIntegerField(default=0)
-    annotations_created = models.PositiveIntegerField(default=0)
-    # The first STEPWISE_IMPORT_ERROR_LIMIT problems as {line, field, message}; error_count
-    # has the total.
-    errors = models.JSONField(default=list, blank=True)
-    error_count = models.PositiveIntegerField(default=0)
-    message = models.TextField(blank=True)
-
-    def __str__(self) -> str:
-        return f"import {self.id} ({self.format}, {self.status})"
-
-
-class WorkerHeartbeat(models.Model):
-    """Last sign of life of each Celery worker (read by /healthz)."""
-
-    hostname = models.CharField(max_length=255, unique=True)
-    queues = models.CharField(max_length=255, blank=True)
-    last_seen = models.DateTimeField()
-
-    def __str__(self) -> str:
-        return self.hostname
-
-
 class Assignment(models.Model):
     """A claim of one item by one annotator: a lease that expires, then a submission or skip.
 
@@ -581,22 +525,6 @@ class Suggestion(models.Model):
 
     def __str__(self) -> str:
         return f"{self.method} {self.target} of item {self.item_id}: {self.label or self.score}"
-
-
-class ExportRun(BackgroundRun):
-    """A training-data export written by a task to a deterministic folder under MEDIA_ROOT."""
-
-    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="export_runs")
-    format = models.CharField(max_length=32)
-    options = models.JSONField(default=dict, blank=True)
-    progress_done = models.PositiveIntegerField(default=0)
-    progress_total = models.PositiveIntegerField(default=0)
-    counts = models.JSONField(default=dict, blank=True)
-    path = models.CharField(max_length=500, blank=True)
-    error = models.TextField(blank=True)
-
-    def __str__(self) -> str:
-        return f"export {self.id} ({self.format}, {self.status})"
 
 
 class ProjectStat(models.Model):

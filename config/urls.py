@@ -1,10 +1,9 @@
+"""The site's URLs; the apps' URLconfs are included by name (config/ imports no app code)."""
+
 from django.contrib import admin
 from django.urls import include, path
 
-from annotation.web.health import healthz
-
 urlpatterns = [
-    path("healthz", healthz, name="healthz"),
     path("admin/", admin.site.urls),
     path("api/v1/", include("annotation.api.urls")),
     path("", include("labeling_jobs.urls")),

@@ -28,7 +28,7 @@ class LabelingJobOutputSerializer(serializers.ModelSerializer):
             "id", "kind", "status", "scope", "backend", "model_name", "params",
             "progress_done", "progress_total", "percent", "tokens_generated", "wall_seconds",
             "attempts", "skipped", "stats", "error", "created_by", "created_at", "started_at",
-            "finished_at",
+            "heartbeat_at", "finished_at",
         ]  # fmt: skip
         read_only_fields = fields
 

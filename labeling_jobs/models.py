@@ -7,8 +7,10 @@ Results are `annotation.Suggestion` rows keyed by (job_id, item, method, target)
 
 from __future__ import annotations
 
-from django.conf import settings
 from django.db import models
+
+from annotation.models import ACTIVE_STATUSES as ACTIVE_STATUSES
+from annotation.models import BackgroundRun, RunStatus
 
 
 class JobKind(models.TextChoices):
@@ -26,18 +28,17 @@ class Backend(models.TextChoices):
     NONE = "none", "No model"
 
 
-class JobStatus(models.TextChoices):
-    QUEUED = "queued", "Queued"
-    RUNNING = "running", "Running"
-    SUCCEEDED = "succeeded", "Succeeded"
-    FAILED = "failed", "Failed"
-    CANCELLED = "cancelled", "Cancelled"
+# Jobs share the lifecycle of every background run (annotation.run_models).
+JobStatus = RunStatus
 
 
-ACTIVE_STATUSES = (JobStatus.QUEUED, JobStatus.RUNNING)
+class LabelingJob(BackgroundRun):
+    """A model job over a set of items. `attempts` sums its chunks' attempts (a redelivered or
+    retried chunk counts again); the cap applies per chunk. `heartbeat_at` is beaten by
+    whichever worker is running one of its chunks."""
 
+    dispatch_name = "labeling_jobs.job"
 
-class LabelingJob(models.Model):
     project = models.ForeignKey(
         "annotation.Project", on_delete=models.CASCADE, related_name="labeling_jobs"
     )
@@ -48,41 +49,18 @@ class LabelingJob(models.Model):
     model_name = models.CharField(max_length=300, blank=True)
     # temperature, top_p, max_new_tokens, n_rollouts, seed and the method's own options.
     params = models.JSONField(default=dict, blank=True)
-    status = models.CharField(max_length=16, choices=JobStatus.choices, default=JobStatus.QUEUED)
-    progress_done = models.PositiveIntegerField(default=0)
-    progress_total = models.PositiveIntegerField(default=0)
     tokens_generated = models.BigIntegerField(default=0)
     wall_seconds = models.FloatField(default=0.0)
-    # Sum of chunk attempts (a redelivered or retried chunk counts again).
-    attempts = models.PositiveIntegerField(default=0)
     # Per-reason counts of items that were skipped ({"no reference answer": 3}).
     skipped = models.JSONField(default=dict, blank=True)
     # Method statistics summed over chunks (rollouts spent, verdicts, routed items, ...).
     stats = models.JSONField(default=dict, blank=True)
-    error = models.TextField(blank=True)
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    created_at = models.DateTimeField(auto_now_add=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
 
-    class Meta:
-        ordering = ["-id"]
+    class Meta(BackgroundRun.Meta):
         indexes = [models.Index(fields=["project", "kind", "status"], name="labelingjob_by_kind")]
 
     def __str__(self) -> str:
         return f"job {self.id} ({self.kind}, {self.status})"
-
-    @property
-    def is_active(self) -> bool:
-        return self.status in ACTIVE_STATUSES
-
-    @property
-    def percent(self) -> int:
-        if not self.progress_total:
-            return 100 if self.status == JobStatus.SUCCEEDED else 0
-        return min(100, round(100 * self.progress_done / self.progress_total))
 
 
 class JobChunk(models.Model):

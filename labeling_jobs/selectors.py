@@ -14,7 +14,7 @@ from annotation.selectors.suggestions import (
     suggestion_item_verdicts,
 )
 from labeling_jobs.evaluation import processbench_score, step_agreement
-from labeling_jobs.models import JobKind, JobStatus, LabelingJob
+from labeling_jobs.models import JobChunk, JobKind, JobStatus, LabelingJob
 
 
 def labeling_job_list(*, project: Project, limit: int = 50) -> QuerySet[LabelingJob]:
@@ -28,6 +28,17 @@ def labeling_job_list(*, project: Project, limit: int = 50) -> QuerySet[Labeling
 def labeling_job_get(*, project: Project, job_id: int) -> LabelingJob | None:
     return (
         LabelingJob.objects.filter(project=project, id=job_id).select_related("created_by").first()
+    )
+
+
+def labeling_job_open_chunk_ids(*, job_id: int) -> list[int]:
+    """Ids of a job's chunks that have not ended (pending, or running in a worker)."""
+    return list(
+        JobChunk.objects.filter(
+            job_id=job_id, status__in=[JobChunk.Status.PENDING, JobChunk.Status.RUNNING]
+        )
+        .order_by("index")
+        .values_list("id", flat=True)
     )
 
 

@@ -19,16 +19,19 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from annotation.dispatch import enqueue_on_commit
 from annotation.models import Item, Project, ProjectKind, SuggestionMethod, User
+from annotation.services.runs import RunBeat, exception_message
 from annotation.services.suggestions import (
     consensus_annotation_upsert,
     item_priority_raise,
     suggestion_bulk_upsert,
 )
-from labeling_jobs.backends import BackendError, BackendUnavailable, backend_get
+from labeling_jobs.backends import BackendUnavailable, backend_get
 from labeling_jobs.methods import (
     COMMON_DEFAULTS,
     KIND_DEFAULTS,
@@ -40,6 +43,9 @@ from labeling_jobs.methods import (
 from labeling_jobs.models import ACTIVE_STATUSES, Backend, JobChunk, JobKind, JobStatus, LabelingJob
 
 logger = logging.getLogger(__name__)
+
+# Names of the senders labeling_jobs.tasks registers (annotation.dispatch).
+CHUNK_SENDER = "labeling_jobs.chunk"
 
 KIND_PROJECTS = {
     JobKind.STEP_JUDGE: ProjectKind.STEP_LABELS,
@@ -194,13 +200,7 @@ def labeling_job_create(
 
 
 def _enqueue_after_commit(chunk_ids: list[int]) -> None:
-    from labeling_jobs.tasks import labeling_job_chunk_run_task
-
-    def send() -> None:
-        for cid in chunk_ids:
-            labeling_job_chunk_run_task.delay(cid)
-
-    transaction.on_commit(send)
+    enqueue_on_commit(CHUNK_SENDER, chunk_ids)
 
 
 def _merge_counts(into: dict[str, Any], add: Counter[str]) -> dict[str, Any]:
@@ -275,51 +275,68 @@ def labeling_job_chunk_run(*, chunk_id: int, worker: str = "") -> str:
     )
     if not claimed:
         return "noop"  # another delivery claimed it first
-    LabelingJob.objects.filter(id=job.id).update(attempts=F("attempts") + 1)
+    LabelingJob.objects.filter(id=job.id).update(attempts=F("attempts") + 1, heartbeat_at=now)
     LabelingJob.objects.filter(id=job.id, status=JobStatus.QUEUED).update(
-        status=JobStatus.RUNNING, started_at=now
+        status=JobStatus.RUNNING, started_at=Coalesce("started_at", Value(now))
     )
 
     try:
-        out, tokens = _chunk_compute(job, chunk)
+        # Several workers may run chunks of one job: any of them beats it (attempt None).
+        with RunBeat(run=job, attempt=None):
+            out, tokens = _chunk_compute(job, chunk)
     except BackendUnavailable as exc:
         JobChunk.objects.filter(id=chunk.id, status=JobChunk.Status.RUNNING).update(
             status=JobChunk.Status.PENDING, attempts=F("attempts") - 1, error=f"transient: {exc}"
         )
         raise
-    except (BackendError, ValueError, RuntimeError, KeyError, OSError) as exc:
+    except Exception as exc:
+        # Any failure ends the chunk and its job with the message, never leaves them running.
         logger.exception("labeling job %s chunk %s failed", job.id, chunk.index)
-        labeling_job_chunk_fail(chunk_id=chunk.id, message=f"{type(exc).__name__}: {exc}")
+        labeling_job_chunk_fail(chunk_id=chunk.id, message=exception_message(exc))
         return "failed"
 
-    with transaction.atomic():
-        suggestion_bulk_upsert(suggestions=out.suggestions)
-        item_priority_raise(
-            item_ids=out.routed_item_ids, priority=int(job.params.get("routed_priority", 10))
-        )
-        consensus_annotation_upsert(labels=out.consensus_labels, note=f"labeling job {job.id}")
-        moved = JobChunk.objects.filter(id=chunk.id, status=JobChunk.Status.RUNNING).update(
-            status=JobChunk.Status.DONE,
-            finished_at=timezone.now(),
-            tokens_generated=tokens,
-            error="",
-        )
-        locked = LabelingJob.objects.select_for_update().get(id=job.id)
-        if moved:
-            locked.progress_done += len(chunk.item_ids)
-            locked.tokens_generated += tokens
-            locked.skipped = _merge_counts(locked.skipped, out.skipped)
-            locked.stats = _merge_counts(locked.stats, out.stats)
-        open_chunks = locked.chunks.filter(
-            status__in=[JobChunk.Status.PENDING, JobChunk.Status.RUNNING]
-        ).exists()
-        locked.wall_seconds = _elapsed(locked)
-        fields = ["progress_done", "tokens_generated", "skipped", "stats", "wall_seconds"]
-        if locked.status == JobStatus.RUNNING and not open_chunks:
-            locked.status, locked.finished_at = JobStatus.SUCCEEDED, timezone.now()
-            fields += ["status", "finished_at"]
-        locked.save(update_fields=fields)
+    try:
+        moved = _chunk_record(job, chunk, out, tokens)
+    except Exception as exc:
+        logger.exception("labeling job %s chunk %s: results not written", job.id, chunk.index)
+        labeling_job_chunk_fail(chunk_id=chunk.id, message=exception_message(exc))
+        return "failed"
     return "done" if moved else "noop"
+
+
+@transaction.atomic
+def _chunk_record(job: LabelingJob, chunk: JobChunk, out: Any, tokens: int) -> bool:
+    """Upsert a chunk's results, move it to done (once) and the job's progress with it."""
+    suggestion_bulk_upsert(suggestions=out.suggestions)
+    item_priority_raise(
+        item_ids=out.routed_item_ids, priority=int(job.params.get("routed_priority", 10))
+    )
+    consensus_annotation_upsert(labels=out.consensus_labels, note=f"labeling job {job.id}")
+    moved = JobChunk.objects.filter(id=chunk.id, status=JobChunk.Status.RUNNING).update(
+        status=JobChunk.Status.DONE,
+        finished_at=timezone.now(),
+        tokens_generated=tokens,
+        error="",
+    )
+    locked = LabelingJob.objects.select_for_update().get(id=job.id)
+    if moved:
+        locked.progress_done += len(chunk.item_ids)
+        locked.tokens_generated += tokens
+        locked.skipped = _merge_counts(locked.skipped, out.skipped)
+        locked.stats = _merge_counts(locked.stats, out.stats)
+    open_chunks = locked.chunks.filter(
+        status__in=[JobChunk.Status.PENDING, JobChunk.Status.RUNNING]
+    ).exists()
+    locked.wall_seconds = _elapsed(locked)
+    locked.heartbeat_at = timezone.now()
+    fields = ["progress_done", "tokens_generated", "skipped", "stats", "wall_seconds"]
+    fields += ["heartbeat_at"]
+    # Queued too: the sweep may have requeued the job while this chunk finished.
+    if locked.status in ACTIVE_STATUSES and not open_chunks:
+        locked.status, locked.finished_at = JobStatus.SUCCEEDED, timezone.now()
+        fields += ["status", "finished_at"]
+    locked.save(update_fields=fields)
+    return bool(moved)
 
 
 def _chunk_compute(job: LabelingJob, chunk: JobChunk) -> tuple[Any, int]:

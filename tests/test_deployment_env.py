@@ -2,6 +2,7 @@
 reading it: the variables it sets are the ones the settings read, and production settings
 start with exactly that environment and refuse to start without a secret key."""
 
+import json
 import os
 import re
 import subprocess
@@ -44,7 +45,7 @@ def _substitute(value: str) -> str:
 
 def test_compose_services_and_queues():
     services = _compose()["services"]
-    assert {"postgres", "redis", "web", "worker", "worker-gpu"} <= set(services)
+    assert {"postgres", "redis", "web", "worker", "beat", "worker-gpu"} <= set(services)
     assert services["worker-gpu"]["profiles"] == ["gpu"]
     entry = (ROOT / "platform" / "entrypoint.sh").read_text()
     assert "-Q gpu --concurrency 1" in entry
@@ -104,3 +105,29 @@ def test_production_refuses_to_start_without_secret_key():
     proc = _production_check(env)
     assert proc.returncode != 0
     assert "DJANGO_SECRET_KEY" in proc.stderr
+
+
+def test_compose_runs_celery_beat_with_the_runs_sweep():
+    assert _compose()["services"]["beat"]["command"] == ["beat"]
+    assert "exec celery -A config beat" in (ROOT / "platform" / "entrypoint.sh").read_text()
+    env = _clean_env()
+    for var, value in _compose()["services"]["beat"].get("environment", {}).items():
+        env[var] = _substitute(value)
+    for var, value in _compose()["services"]["web"]["environment"].items():
+        env.setdefault(var, _substitute(value))
+    code = (
+        "import django, json; django.setup(); from django.conf import settings; "
+        "print(json.dumps(settings.CELERY_BEAT_SCHEDULE))"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    assert proc.returncode == 0, proc.stderr
+    schedule = json.loads(proc.stdout)
+    assert schedule["runs-sweep"]["task"] == "annotation.tasks.runs_sweep_task"
+    assert schedule["runs-sweep"]["schedule"] == 60.0
+
+    from config.celery import app
+
+    app.loader.import_default_modules()
+    assert "annotation.tasks.runs_sweep_task" in app.tasks

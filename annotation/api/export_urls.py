@@ -14,6 +14,11 @@ export_urlpatterns = [
         name="export-detail",
     ),
     path(
+        f"{project}exports/<int:pk>/retry/",
+        export_views.ExportRunRetryApi.as_view(),
+        name="export-retry",
+    ),
+    path(
         f"{project}exports/<int:pk>/download/<path:filename>",
         export_views.ExportRunDownloadApi.as_view(),
         name="export-download",

@@ -22,14 +22,21 @@ from annotation.api.views import ProjectScopedApi, service_errors
 from annotation.exporters import EXPORT_FORMAT_NAMES
 from annotation.models import ExportRun, Role
 from annotation.selectors.agreement import SOURCE_CHOICES, agreement_report
-from annotation.services.exports import export_file_path, export_run_files, export_run_start
-from annotation.services.stats import project_stats_get
+from annotation.selectors.exports import export_run_list
+from annotation.selectors.stats import project_stats_get
+from annotation.services.exports import (
+    export_file_path,
+    export_run_files,
+    export_run_retry,
+    export_run_start,
+)
 
 EXPORTERS_ROLES = frozenset({Role.MANAGER, Role.RESEARCHER})
 AGREEMENT_ROLES = frozenset({Role.MANAGER, Role.REVIEWER, Role.RESEARCHER})
 
 
 class ExportRunOutputSerializer(serializers.ModelSerializer):
+    percent = serializers.IntegerField(read_only=True)
     created_by = serializers.CharField(
         source="created_by.username", read_only=True, allow_null=True, default=None
     )
@@ -38,9 +45,11 @@ class ExportRunOutputSerializer(serializers.ModelSerializer):
     class Meta:
         model = ExportRun
         fields = (
-            "id", "format", "options", "status", "progress_done", "progress_total", "counts",
-            "path", "error", "files", "created_by", "created_at", "started_at", "finished_at",
+            "id", "format", "options", "status", "progress_done", "progress_total", "percent",
+            "counts", "path", "error", "attempts", "files", "created_by", "created_at",
+            "started_at", "heartbeat_at", "finished_at",
         )  # fmt: skip
+        read_only_fields = fields
 
     def get_files(self, run: ExportRun) -> list[dict[str, str]]:
         request = self.context.get("request")
@@ -52,7 +61,7 @@ class ExportRunOutputSerializer(serializers.ModelSerializer):
 
 
 def _runs(view: ProjectScopedApi) -> QuerySet[ExportRun]:
-    return ExportRun.objects.filter(project=view.project).select_related("project", "created_by")
+    return export_run_list(project=view.project)
 
 
 class ExportRunListCreateApi(ProjectScopedApi, generics.ListAPIView):
@@ -98,6 +107,20 @@ class ExportRunDetailApi(ProjectScopedApi, generics.RetrieveAPIView):
         if getattr(self, "swagger_fake_view", False):
             return ExportRun.objects.none()
         return _runs(self)
+
+
+class ExportRunRetryApi(ProjectScopedApi):
+    """Queue a failed or cancelled export again (fresh attempts). 409 in any other state."""
+
+    roles: ClassVar[dict[str, frozenset[str]]] = {"POST": EXPORTERS_ROLES}
+
+    @extend_schema(request=None, responses={200: ExportRunOutputSerializer})
+    def post(self, request: Request, slug: str, pk: int) -> Response:
+        run = _runs(self).filter(pk=pk).first()
+        if run is None:
+            raise NotFound("No such export run.")
+        run = export_run_retry(run=run)
+        return Response(ExportRunOutputSerializer(run, context={"request": request}).data)
 
 
 class ExportRunDownloadApi(ProjectScopedApi):

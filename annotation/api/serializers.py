@@ -120,10 +120,12 @@ class ImportRunOutputSerializer(serializers.ModelSerializer):
     """An import run as a client polls it: status, counts, the first problems and a message.
 
     `errors` holds up to STEPWISE_IMPORT_ERROR_LIMIT problems as {line|row|record, field,
-    message}; `error_count` is the total.
+    message}; `error_count` is the total. `error` says why a failed run failed (the rejection
+    summary, or the crash). While running, `progress_total` is estimated from the bytes read.
     """
 
     dataset = serializers.IntegerField(source="dataset_id", read_only=True, allow_null=True)
+    percent = serializers.IntegerField(read_only=True)
     created_by = serializers.CharField(
         source="created_by.username", read_only=True, allow_null=True, default=None
     )
@@ -139,6 +141,8 @@ class ImportRunOutputSerializer(serializers.ModelSerializer):
             "original_filename",
             "options",
             "progress_done",
+            "progress_total",
+            "percent",
             "items_created",
             "items_unchanged",
             "records_skipped",
@@ -149,9 +153,12 @@ class ImportRunOutputSerializer(serializers.ModelSerializer):
             "errors",
             "error_count",
             "message",
+            "error",
+            "attempts",
             "created_by",
             "created_at",
             "started_at",
+            "heartbeat_at",
             "finished_at",
         )
         read_only_fields = fields

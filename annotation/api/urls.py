@@ -26,6 +26,9 @@ urlpatterns = [
     path(f"{project}items/<int:pk>/", views.ItemDetailApi.as_view(), name="item-detail"),
     path(f"{project}imports/", views.ImportRunListCreateApi.as_view(), name="import-list"),
     path(f"{project}imports/<int:pk>/", views.ImportRunDetailApi.as_view(), name="import-detail"),
+    path(
+        f"{project}imports/<int:pk>/retry/", views.ImportRunRetryApi.as_view(), name="import-retry"
+    ),
     path("", include("annotation.api.annotate_urls")),
 ]
 

@@ -55,7 +55,7 @@ from annotation.selectors.projects import (
     membership_list,
     project_list_for_user,
 )
-from annotation.services.imports import import_run_create
+from annotation.services.import_runs import import_run_create, import_run_retry
 from annotation.services.projects import (
     dataset_create,
     membership_remove,
@@ -414,3 +414,17 @@ class ImportRunDetailApi(ProjectScopedApi, generics.RetrieveAPIView):
         if getattr(self, "swagger_fake_view", False):
             return ImportRun.objects.none()
         return import_run_list(project=self.project)
+
+
+class ImportRunRetryApi(ProjectScopedApi):
+    """A manager queues a failed or cancelled import again, from the same upload (fresh
+    attempts). 409 when the run is in another state or its upload is no longer kept."""
+
+    roles: ClassVar[dict[str, frozenset[str]]] = {"POST": MANAGE}
+
+    @extend_schema(request=None, responses={200: ImportRunOutputSerializer})
+    def post(self, request: Request, slug: str, pk: int) -> Response:
+        run = import_run_list(project=self.project).filter(pk=pk).first()
+        if run is None:
+            raise NotFound("No such import run.")
+        return Response(ImportRunOutputSerializer(import_run_retry(run=run)).data)

@@ -1,10 +1,10 @@
 """Writes of training-data exports: the ExportRun lifecycle.
 
 `export_run_start` records the run and queues its task after commit; the task calls
-`export_run_execute`, which claims the run with a conditional UPDATE (a redelivered task
-finds it claimed and does nothing) and writes to the deterministic folder
-MEDIA_ROOT/exports/<run id>/ — first into `<run id>.partial`, renamed when complete, so a
-download never sees half a file.
+`export_run_execute`, which claims the run (`annotation.services.runs`: a redelivered task
+finds it claimed and does nothing, or takes it over when its worker died) and writes to the
+deterministic folder MEDIA_ROOT/exports/<run id>/ — first into `<run id>.partial`, renamed
+when complete, so a download never sees half a file.
 """
 
 from __future__ import annotations
@@ -16,16 +16,22 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.utils import timezone
 
+from annotation.errors import ApplicationError
 from annotation.exporters import exporter_get
 from annotation.exporters.base import options_validate
 from annotation.models import ExportRun, Project, User
+from annotation.services.runs import (
+    RunBeat,
+    RunLostError,
+    run_enqueue,
+    run_execute,
+    run_fail,
+    run_finish,
+    run_retry,
+)
 
 logger = logging.getLogger(__name__)
-
-# Progress is written at most this often (in items) so the run row is not hammered.
-PROGRESS_EVERY_ITEMS = 10_000
 
 
 def export_run_dir(*, run: ExportRun) -> Path:
@@ -57,53 +63,47 @@ def export_run_start(
     *, project: Project, fmt: str, options: dict[str, Any] | None = None, user: User | None = None
 ) -> ExportRun:
     """Record an export and queue it after commit. Bad format/options: ValueError."""
-    from annotation.tasks_exports import export_run_execute_task
-
     opts = export_options_check(project=project, fmt=fmt, options=options)
     run = ExportRun.objects.create(project=project, format=fmt, options=opts, created_by=user)
     run.path = str(Path("exports") / f"{run.id:08d}")
     run.save(update_fields=["path"])
-    transaction.on_commit(lambda: export_run_execute_task.delay(run.id))
+    run_enqueue(run=run)
     return run
 
 
 def export_run_execute(*, run_id: int) -> ExportRun | None:
-    """Write a queued export once; None when another worker already claimed it."""
-    claimed = ExportRun.objects.filter(id=run_id, status=ExportRun.Status.QUEUED).update(
-        status=ExportRun.Status.RUNNING, started_at=timezone.now()
-    )
-    if not claimed:
-        return None
+    """The task's body: claim the run (a queued one, or a running one whose worker died) and
+    write it; None when this delivery has nothing to do. Raises RunBusyError while a live
+    worker holds the run."""
+    return run_execute(model=ExportRun, run_id=run_id, work=_export_run_work)
+
+
+def _export_run_work(run: ExportRun, beat: RunBeat) -> None:
     from annotation.exporters.pipeline import export_write
 
-    run = ExportRun.objects.select_related("project").get(id=run_id)
+    run = ExportRun.objects.select_related("project").get(id=run.id)
     final = export_run_dir(run=run)
     partial = final.with_name(final.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
-    last = {"n": 0}
-
-    def progress(done: int, total: int) -> None:
-        if done - last["n"] >= PROGRESS_EVERY_ITEMS or done == total:
-            last["n"] = done
-            ExportRun.objects.filter(id=run.id).update(progress_done=done, progress_total=total)
-
     try:
         manifest = export_write(
             project=run.project,
             fmt=run.format,
             options=run.options,
             out_dir=partial,
-            progress=progress,
+            progress=beat.progress,
             run_id=run.id,
         )
-    except (ValueError, OSError) as exc:
+    except (ApplicationError, ValueError, OSError) as exc:
+        # Expected failures (options that no longer fit the project, a full disk): the run
+        # says why, without a traceback in the log.
         logger.warning("export %s failed: %s", run.id, exc)
         shutil.rmtree(partial, ignore_errors=True)
-        ExportRun.objects.filter(id=run.id).update(
-            status=ExportRun.Status.FAILED, error=str(exc)[:5000], finished_at=timezone.now()
-        )
-        run.refresh_from_db()
-        return run
+        run_fail(run=run, error=str(exc), attempt=run.attempts)
+        return
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
     shutil.rmtree(final, ignore_errors=True)
     partial.rename(final)
     counts = {
@@ -112,15 +112,14 @@ def export_run_execute(*, run_id: int) -> ExportRun | None:
             {k: f[k] for k in ("path", "split", "records", "bytes")} for f in manifest["files"]
         ],
     }
-    ExportRun.objects.filter(id=run.id).update(
-        status=ExportRun.Status.SUCCEEDED,
-        counts=counts,
-        progress_done=manifest["counts"]["items_read"],
-        progress_total=manifest["counts"]["items_read"],
-        finished_at=timezone.now(),
-    )
-    run.refresh_from_db()
-    return run
+    read = manifest["counts"]["items_read"]
+    if not run_finish(run=run, counts=counts, progress_done=read, progress_total=read):
+        raise RunLostError(f"export run {run.id} was taken over")
+
+
+def export_run_retry(*, run: ExportRun) -> ExportRun:
+    """Queue a failed or cancelled export again. ApplicationError (conflict) otherwise."""
+    return run_retry(run=run, reset={"counts": {}})
 
 
 def export_file_path(*, run: ExportRun, filename: str) -> Path | None:

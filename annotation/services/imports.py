@@ -1,5 +1,5 @@
-"""Writes of imported data: `dataset_import` (the bulk writer every entry point uses) and
-the ImportRun lifecycle for uploads handled by a Celery task."""
+"""Writes of imported data: `dataset_import`, the bulk writer every entry point uses (the
+ImportRun lifecycle of uploads handled by a task is in `annotation.services.import_runs`)."""
 
 from __future__ import annotations
 
@@ -8,17 +8,15 @@ import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, BinaryIO
 
 from django.conf import settings
-from django.core.files.uploadedfile import UploadedFile
 from django.db import connection, transaction
 from django.utils import timezone
 
 from annotation.importers import UnknownFormatError, importer_get
 from annotation.importers.base import ImportIssue, ParsedItem, SkippedRecord
-from annotation.models import Annotation, Dataset, ImportRun, Item, Project, ProjectKind, User
+from annotation.models import Annotation, Dataset, Item, Project, ProjectKind, User
 from annotation.services.users import user_imported_get_or_create
 
 logger = logging.getLogger(__name__)
@@ -457,88 +455,3 @@ class _BulkWriter:
         result.turns_created += len(turns)
         result.candidates_created += len(cands)
         result.annotations_created += len(anns)
-
-
-# --- ImportRun: uploads processed by a task ----------------------------------------------
-
-
-def import_run_create(
-    *,
-    project: Project,
-    user: User | None,
-    upload: UploadedFile,
-    fmt: str,
-    dataset_name: str,
-    options: dict[str, Any] | None = None,
-) -> ImportRun:
-    """Store the upload under MEDIA_ROOT and queue its import after commit.
-
-    Raises ValueError('format: ...') at once for an unknown format or one that does not fit
-    the project's kind, so the caller can answer 400 instead of queueing a doomed run.
-    """
-    from annotation.tasks import import_run_execute_task
-
-    import_format_check(project=project, fmt=fmt)
-
-    run = ImportRun.objects.create(
-        project=project,
-        created_by=user,
-        format=fmt,
-        dataset_name=dataset_name,
-        original_filename=Path(upload.name or "upload").name[:255],
-        options=options or {},
-    )
-    rel = Path("imports") / f"{run.id:08d}-{Path(upload.name or 'upload').name}"
-    dest = Path(settings.MEDIA_ROOT) / rel
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    with open(dest, "wb") as fh:
-        for chunk in upload.chunks():
-            fh.write(chunk)
-    run.file = str(rel)
-    run.save(update_fields=["file"])
-    transaction.on_commit(lambda: import_run_execute_task.delay(run.id))
-    return run
-
-
-def import_run_execute(*, run_id: int) -> ImportRun | None:
-    """Run a queued import once. A redelivered task finds the run claimed and does nothing."""
-    claimed = ImportRun.objects.filter(id=run_id, status=ImportRun.Status.QUEUED).update(
-        status=ImportRun.Status.RUNNING, started_at=timezone.now()
-    )
-    if not claimed:
-        return None
-    run = ImportRun.objects.select_related("project", "created_by").get(id=run_id)
-    path = Path(settings.MEDIA_ROOT) / run.file
-    try:
-        with open(path, "rb") as fh:
-            result = dataset_import(
-                project=run.project,
-                dataset_name=run.dataset_name,
-                fmt=run.format,
-                stream=fh,
-                options=run.options,
-                user=run.created_by,
-            )
-    except OSError as exc:
-        result = ImportResult()
-        result.add_error(ImportIssue(None, "file", f"cannot read the uploaded file: {exc}"))
-    import_run_record_result(run=run, result=result)
-    return run
-
-
-def import_run_record_result(*, run: ImportRun, result: ImportResult) -> None:
-    run.status = ImportRun.Status.SUCCEEDED if result.ok else ImportRun.Status.FAILED
-    run.dataset_id = result.dataset_id if result.ok else None
-    run.progress_done = result.records_seen
-    run.items_created = result.items_created
-    run.items_unchanged = result.items_unchanged
-    run.records_skipped = result.records_skipped
-    run.steps_created = result.steps_created
-    run.turns_created = result.turns_created
-    run.candidates_created = result.candidates_created
-    run.annotations_created = result.annotations_created
-    run.errors = [e.as_dict() for e in result.errors]
-    run.error_count = result.error_count
-    run.message = result.message
-    run.finished_at = timezone.now()
-    run.save()

@@ -1,358 +1,96 @@
 """Dashboard statistics: computed by a task into ProjectStat rows, read by the page.
 
-Keys written (one row each): `progress`, `throughput`, `agreement`, `annotators`, `flags`,
-and `state` ({status: queued|running|done|failed, requested_at, computed_at, seconds}).
-`project_stats_refresh_start` queues a refresh unless one is already queued or running
-(a run that has been "running" for over STALE_AFTER is considered dead and may restart).
+Keys written (one row each): `progress`, `throughput`, `agreement`, `annotators`, `flags`
+(the figures are computed by `annotation.selectors.stats`). Each recomputation is a
+StatsRefresh run (`annotation.services.runs`): `project_stats_refresh_start` queues one unless
+one is already queued or running for the project (at most one is, by a constraint), and the
+task's `project_stats_refresh_execute` claims it, beats, stores the figures and ends the run in
+one transaction.
 """
 
 from __future__ import annotations
 
 import logging
-import time
-from datetime import timedelta
 from typing import Any
 
-import numpy as np
-from django.db import transaction
-from django.db.models import Count, Q, Sum
-from django.db.models.functions import TruncDate
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from annotation.agreement import json_float, position_bias_rate
-from annotation.models import (
-    Annotation,
-    Assignment,
-    Dataset,
-    Flag,
-    Item,
-    PreferenceLabel,
-    Project,
-    ProjectKind,
-    ProjectStat,
-    User,
+from annotation.models import Project, ProjectStat, StatsRefresh, User
+from annotation.selectors.agreement import agreement_report
+from annotation.selectors.stats import (
+    stats_annotators,
+    stats_flags,
+    stats_progress,
+    stats_throughput,
 )
-from annotation.selectors.agreement import (
-    RATER_SOURCES,
-    agreement_fields,
-    agreement_ratings,
-    agreement_report,
+from annotation.services.runs import (
+    RunBeat,
+    RunLostError,
+    run_enqueue,
+    run_execute,
+    run_finish,
 )
-from annotation.selectors.gold import project_quality_settings
 
 logger = logging.getLogger(__name__)
 
-STALE_AFTER = timedelta(minutes=30)
-THROUGHPUT_DAYS = 60
-FLAGS_SHOWN = 20
 
-
-def _stat_set(project: Project, key: str, value: Any, now: Any) -> None:
-    ProjectStat.objects.update_or_create(
-        project=project, key=key, defaults={"value": value, "computed_at": now}
-    )
-
-
-# --- the figures ---------------------------------------------------------------------------
-
-
-def stats_progress(*, project: Project) -> dict[str, Any]:
-    """Items complete / needed per dataset (human overlap k), and items with any label."""
-    rows = (
-        Item.objects.filter(project=project)
-        .values("dataset_id")
-        .annotate(
-            items=Count("id"),
-            complete=Count("id", filter=Q(is_complete=True)),
-            done=Sum("done_count"),
-            gold=Count("id", filter=Q(is_gold=True)),
-        )
-    )
-    labelled = dict(
-        Annotation.objects.filter(item__project=project, source__in=RATER_SOURCES)
-        .values("item__dataset_id")
-        .annotate(n=Count("item_id", distinct=True))
-        .values_list("item__dataset_id", "n")
-    )
-    names = dict(Dataset.objects.filter(project=project).values_list("id", "name"))
-    k = max(project.overlap, 1)
-    datasets = []
-    for r in rows:
-        datasets.append(
-            {
-                "dataset": names.get(r["dataset_id"], str(r["dataset_id"])),
-                "items": r["items"],
-                "complete": r["complete"],
-                "annotations_done": r["done"] or 0,
-                "annotations_needed": r["items"] * k,
-                "labelled": labelled.get(r["dataset_id"], 0),
-                "gold": r["gold"],
-            }
-        )
-    datasets.sort(key=lambda d: d["dataset"])
-    total = {
-        key: sum(d[key] for d in datasets)
-        for key in (
-            "items",
-            "complete",
-            "annotations_done",
-            "annotations_needed",
-            "labelled",
-            "gold",
-        )
-    }
-    return {"overlap": k, "datasets": datasets, "total": total}
-
-
-def stats_throughput(*, project: Project, days: int = THROUGHPUT_DAYS) -> dict[str, Any]:
-    """Human annotations per day over the last `days` days (zero days included)."""
-    today = timezone.now().date()
-    start = today - timedelta(days=days - 1)
-    counts = dict(
-        Annotation.objects.filter(
-            item__project=project,
-            source=Annotation.Source.HUMAN,
-            created_at__date__gte=start,
-        )
-        .annotate(day=TruncDate("created_at"))
-        .values("day")
-        .annotate(n=Count("id"))
-        .values_list("day", "n")
-    )
-    series = [
-        {
-            "day": (start + timedelta(days=i)).isoformat(),
-            "n": counts.get(start + timedelta(days=i), 0),
-        }
-        for i in range(days)
-    ]
-    return {"days": series, "total": sum(s["n"] for s in series)}
-
-
-def stats_gold_accuracy(*, project: Project) -> dict[int, dict[str, int]]:
-    """Per annotator: units compared with a gold answer and how many matched.
-
-    Compared per field: first-error index (step projects), each turn code, the preference
-    direction of each pair.
-    """
-    specs = agreement_fields(project=project)
-    keys = {
-        ProjectKind.STEP_LABELS: lambda k: k == "first_error_index",
-        ProjectKind.DIALOGUE_CODING: lambda k: k.startswith("turn:"),
-        ProjectKind.PREFERENCE: lambda k: k == "preference_direction",
-    }[project.kind]
-    out: dict[int, dict[str, int]] = {}
-    if not Annotation.objects.filter(item__project=project, source=Annotation.Source.GOLD).exists():
-        return out
-    for spec in specs:
-        if not keys(spec.key):
-            continue
-        gold = agreement_ratings(project=project, spec=spec, sources=(Annotation.Source.GOLD,))
-        if gold.ratings.n_units == 0:
-            continue
-        gold_units = gold.unit_keys[gold.ratings.unit]
-        order = np.argsort(gold_units)
-        g_units, g_vals = gold_units[order], gold.ratings.value[order]
-        raters = agreement_ratings(project=project, spec=spec, sources=RATER_SOURCES)
-        r = raters.ratings
-        units = raters.unit_keys[r.unit]
-        pos = np.searchsorted(g_units, units)
-        hit = (pos < len(g_units)) & (g_units[np.minimum(pos, len(g_units) - 1)] == units)
-        correct = hit & (g_vals[np.minimum(pos, len(g_units) - 1)] == r.value)
-        for j, uid in enumerate(raters.rater_ids):
-            sel = r.rater == j
-            n = int(hit[sel].sum())
-            if n:
-                acc = out.setdefault(uid, {"n": 0, "correct": 0})
-                acc["n"] += n
-                acc["correct"] += int(correct[sel].sum())
-    return out
-
-
-def stats_position_bias(*, project: Project) -> dict[int, dict[str, Any]]:
-    rows = PreferenceLabel.objects.filter(
-        annotation__item__project=project,
-        annotation__source=Annotation.Source.HUMAN,
-        left_candidate__isnull=False,
-    ).exclude(strength=0).values_list(
-        "annotation__annotator_id", "candidate_a_id", "candidate_b_id", "left_candidate_id",
-        "strength",
-    )  # fmt: skip
-    by: dict[int, list[bool]] = {}
-    for annotator, a, b, left, strength in rows.iterator(chunk_size=20_000):
-        chosen = a if strength < 0 else b
-        by.setdefault(annotator, []).append(chosen == left)
-    out = {}
-    for annotator, picks in by.items():
-        rate, n, z = position_bias_rate(picks)
-        out[annotator] = {"rate": json_float(rate), "n": n, "z": json_float(z)}
-    return out
-
-
-def stats_annotators(*, project: Project, agreement: dict[str, Any]) -> list[dict[str, Any]]:
-    """The per-annotator table: items done, median active time, leave-one-out α on the
-    project's main field, gold accuracy (flagged under the project's minimum), position
-    bias on preference items."""
-    done = dict(
-        Annotation.objects.filter(item__project=project, source__in=RATER_SOURCES)
-        .values("annotator_id")
-        .annotate(n=Count("id"))
-        .values_list("annotator_id", "n")
-    )
-    times: dict[int, list[int]] = {}
-    for annotator, ms in (
-        Assignment.objects.filter(
-            project=project, status=Assignment.Status.SUBMITTED, active_ms__gt=0
-        )
-        .values_list("annotator_id", "active_ms")
-        .iterator(chunk_size=20_000)
-    ):
-        times.setdefault(annotator, []).append(ms)
-    if not times:
-        for annotator, ms in (
-            Annotation.objects.filter(
-                item__project=project, source=Annotation.Source.HUMAN, time_spent_ms__isnull=False
-            )
-            .values_list("annotator_id", "time_spent_ms")
-            .iterator(chunk_size=20_000)
-        ):
-            times.setdefault(annotator, []).append(ms)
-    main = agreement["fields"][0] if agreement.get("fields") else None
-    loo = {r["id"]: r for r in (main or {}).get("raters", [])}
-    gold = stats_gold_accuracy(project=project)
-    bias = stats_position_bias(project=project) if project.kind == ProjectKind.PREFERENCE else {}
-    settings_ = project_quality_settings(project=project)
-    users = dict(
-        User.objects.filter(id__in=set(done) | set(gold) | set(times)).values_list("id", "username")
-    )
-    kinds = dict(User.objects.filter(id__in=list(users)).values_list("id", "kind"))
-    rows = []
-    for uid in sorted(users, key=lambda u: users[u]):
-        g = gold.get(uid)
-        accuracy = g["correct"] / g["n"] if g else None
-        rows.append(
-            {
-                "id": uid,
-                "name": users[uid],
-                "kind": kinds.get(uid, ""),
-                "items_done": done.get(uid, 0),
-                "median_ms": int(np.median(times[uid])) if uid in times else None,
-                "loo_alpha": loo.get(uid, {}).get("loo_alpha"),
-                "alpha_delta": loo.get(uid, {}).get("alpha_delta"),
-                "gold_n": g["n"] if g else 0,
-                "gold_accuracy": json_float(accuracy),
-                "flagged": bool(
-                    g
-                    and g["n"] >= settings_.gold_min_items
-                    and accuracy is not None
-                    and accuracy < settings_.gold_min_accuracy
-                ),
-                "position_bias": bias.get(uid),
-            }
-        )
-    return rows
-
-
-def stats_flags(*, project: Project) -> dict[str, Any]:
-    open_flags = Flag.objects.filter(item__project=project, resolved_at__isnull=True)
-    by_reason = dict(open_flags.values("reason").annotate(n=Count("id")).values_list("reason", "n"))
-    latest = [
-        {
-            "item": f.item.external_id,
-            "item_id": f.item_id,
-            "reason": f.reason,
-            "note": f.note[:200],
-            "user": f.user.username,
-            "created_at": f.created_at.isoformat(),
-        }
-        for f in open_flags.select_related("item", "user").order_by("-id")[:FLAGS_SHOWN]
-    ]
-    return {"open": sum(by_reason.values()), "by_reason": by_reason, "latest": latest}
-
-
-# --- refresh ----------------------------------------------------------------------------
-
-
-def project_stats_refresh(*, project: Project) -> dict[str, Any]:
-    """Compute every dashboard figure now and store it; returns them by key."""
-    started = time.perf_counter()
+def _figures(project: Project) -> dict[str, Any]:
     agreement = agreement_report(project=project)
-    figures = {
+    return {
         "progress": stats_progress(project=project),
         "throughput": stats_throughput(project=project),
         "agreement": agreement,
         "annotators": {"rows": stats_annotators(project=project, agreement=agreement)},
         "flags": stats_flags(project=project),
     }
+
+
+def _figures_store(project: Project, figures: dict[str, Any]) -> None:
     now = timezone.now()
-    with transaction.atomic():
-        for key, value in figures.items():
-            _stat_set(project, key, value, now)
-        _stat_set(
-            project,
-            "state",
-            {
-                "status": "done",
-                "computed_at": now.isoformat(),
-                "seconds": round(time.perf_counter() - started, 3),
-            },
-            now,
+    for key, value in figures.items():
+        ProjectStat.objects.update_or_create(
+            project=project, key=key, defaults={"value": value, "computed_at": now}
         )
+
+
+def project_stats_refresh(*, project: Project) -> dict[str, Any]:
+    """Compute every dashboard figure now and store it; returns them by key. The figures are
+    computed outside any transaction (SQLite would hold its write lock all along) and
+    stored in one."""
+    figures = _figures(project)
+    with transaction.atomic():
+        _figures_store(project, figures)
     return figures
 
 
-def project_stats_refresh_start(*, project: Project) -> bool:
-    """Queue a refresh after commit; False when one is already queued or running."""
-    from annotation.tasks_exports import project_stats_refresh_task
+def project_stats_refresh_start(*, project: Project, user: User | None = None) -> bool:
+    """Queue a refresh after commit; False when one is already queued or running.
 
-    now = timezone.now()
-    with transaction.atomic():
-        state, created = ProjectStat.objects.select_for_update().get_or_create(
-            project=project,
-            key="state",
-            defaults={
-                "value": {"status": "queued", "requested_at": now.isoformat()},
-                "computed_at": now,
-            },
-        )
-        if not created:
-            busy = state.value.get("status") in ("queued", "running")
-            if busy and now - state.computed_at < STALE_AFTER:
-                return False
-            state.value = {**state.value, "status": "queued", "requested_at": now.isoformat()}
-            state.computed_at = now
-            state.save(update_fields=["value", "computed_at"])
-        transaction.on_commit(lambda: project_stats_refresh_task.delay(project.id))
-    return True
-
-
-def project_stats_refresh_execute(*, project_id: int) -> bool:
-    """The task body: claim the queued refresh (conditional UPDATE) and run it once."""
-    now = timezone.now()
-    state = ProjectStat.objects.filter(project_id=project_id, key="state").first()
-    if state is None or state.value.get("status") != "queued":
-        return False
-    claimed = ProjectStat.objects.filter(
-        id=state.id, value__status="queued", computed_at=state.computed_at
-    ).update(value={**state.value, "status": "running"}, computed_at=now)
-    if not claimed:
-        return False
-    project = Project.objects.get(id=project_id)
+    A running refresh whose worker died is not waited for: the sweep (or a redelivered task)
+    takes it over, and it ends failed after its capped attempts, after which a new refresh
+    can start.
+    """
     try:
-        project_stats_refresh(project=project)
-    except Exception as exc:
-        # Record the failure for the page (which would otherwise poll forever), then re-raise.
-        ProjectStat.objects.filter(id=state.id).update(
-            value={"status": "failed", "error": str(exc)[:500]}, computed_at=timezone.now()
-        )
-        raise
+        with transaction.atomic():
+            refresh = StatsRefresh.objects.create(project=project, created_by=user)
+            run_enqueue(run=refresh)
+    except IntegrityError:
+        return False  # statsrefresh_one_active: one is queued or running
     return True
 
 
-def project_stats_get(*, project: Project) -> dict[str, Any]:
-    """Every stored figure of a project by key, plus `computed_at` per key."""
-    out: dict[str, Any] = {}
-    for stat in ProjectStat.objects.filter(project=project):
-        out[stat.key] = stat.value
-        out.setdefault("_computed_at", {})[stat.key] = stat.computed_at
-    return out
+def project_stats_refresh_execute(*, refresh_id: int) -> StatsRefresh | None:
+    """The task's body: claim the refresh and run it once; None when this delivery has
+    nothing to do. Raises RunBusyError while a live worker holds it."""
+    return run_execute(model=StatsRefresh, run_id=refresh_id, work=_refresh_work)
+
+
+def _refresh_work(refresh: StatsRefresh, beat: RunBeat) -> None:
+    project = Project.objects.get(id=refresh.project_id)
+    figures = _figures(project)
+    with transaction.atomic():
+        _figures_store(project, figures)
+        done = len(figures)
+        if not run_finish(run=refresh, progress_done=done, progress_total=done):
+            raise RunLostError(f"stats refresh {refresh.id} was taken over")

@@ -1,9 +1,10 @@
 """The managers' dashboard: progress, throughput, agreement with its trend, annotators,
 confusion matrices, pre-labelers vs humans, flagged items — as server-rendered SVG charts.
 
-The page only reads precomputed ProjectStat rows (`annotation.services.stats`). When a
-project has none yet, the page queues a refresh and shows "computing…", polling its body
-fragment with htmx until the figures are there; it never computes them in the request.
+The page only reads precomputed ProjectStat rows and the latest StatsRefresh run
+(`annotation.selectors.stats`). When a project has none yet, the page queues a refresh and
+shows "computing…", polling its body fragment with htmx until the figures are there; it never
+computes them in the request. A failed refresh shows its message; managers refresh again.
 """
 
 from __future__ import annotations
@@ -21,10 +22,9 @@ from django.views.decorators.http import require_GET, require_POST
 
 from annotation.models import Project
 from annotation.selectors.projects import MANAGE, READ_ITEMS
-from annotation.services.stats import project_stats_get, project_stats_refresh_start
+from annotation.selectors.stats import project_stats_get, stats_refresh_latest
+from annotation.services.stats import project_stats_refresh_start
 from annotation.web.access import project_for_role
-
-BUSY = ("queued", "running")
 
 # Colours follow stepwise.css: accent blue, ok green, warn amber, bad red, muted grey.
 ACCENT = "#2f5bd3"
@@ -225,16 +225,16 @@ def chart_confusion(field: dict[str, Any]) -> SafeString:
 
 def _context(project: Project, role: str) -> dict[str, Any]:
     stats = project_stats_get(project=project)
-    state = stats.get("state", {})
+    refresh = stats_refresh_latest(project=project)
     ready = "agreement" in stats and "progress" in stats
     ctx: dict[str, Any] = {
         "project": project,
         "role": role,
         "can_manage": role in MANAGE,
-        "state": state,
-        "busy": state.get("status") in BUSY,
+        "refresh": refresh,
+        "busy": bool(refresh and refresh.is_active),
         "ready": ready,
-        "failed": state.get("status") == "failed",
+        "failed": bool(refresh and refresh.status == refresh.Status.FAILED),
     }
     if not ready:
         return ctx
@@ -293,7 +293,7 @@ def dashboard_refresh(request: HttpRequest, slug: str) -> HttpResponse:
     project, role = _project(request, slug)
     if role not in MANAGE:
         raise PermissionDenied("Only managers can refresh the statistics.")
-    project_stats_refresh_start(project=project)
+    project_stats_refresh_start(project=project, user=request.user)
     if request.htmx:
         return render(request, "web/dashboard.html#dashboard-body", _context(project, role))
     return redirect("dashboard", slug=slug)

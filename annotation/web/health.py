@@ -1,7 +1,7 @@
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.http import require_GET
 
-from annotation.services.health import health_report
+from annotation.selectors.health import health_report
 
 
 @require_GET

@@ -1,9 +1,10 @@
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from annotation.web import annotate, review, views
+from annotation.web import annotate, exports, health, review, views
 
 urlpatterns = [
+    path("healthz", health.healthz, name="healthz"),
     path(
         "accounts/login/",
         auth_views.LoginView.as_view(redirect_authenticated_user=True),
@@ -15,6 +16,15 @@ urlpatterns = [
     path("projects/<slug:slug>/", views.project_detail, name="project_detail"),
     path("projects/<slug:slug>/imports/", views.import_create, name="import_create"),
     path("projects/<slug:slug>/imports/<int:run_id>/row/", views.import_row, name="import_row"),
+    path(
+        "projects/<slug:slug>/imports/<int:run_id>/retry/", views.import_retry, name="import_retry"
+    ),
+    path("projects/<slug:slug>/exports/<int:run_id>/row/", exports.export_row, name="export_row"),
+    path(
+        "projects/<slug:slug>/exports/<int:run_id>/retry/",
+        exports.export_retry,
+        name="export_retry",
+    ),
     path("profile/", views.profile, name="profile"),
     # The annotator's day.
     path("projects/<slug:slug>/annotate/", annotate.annotate, name="annotate"),

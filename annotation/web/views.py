@@ -20,6 +20,7 @@ from django.utils.safestring import SafeString, mark_safe
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import reswap, retarget
 
+from annotation.errors import ApplicationError
 from annotation.models import ImportRun, Membership, Project, Role
 from annotation.selectors.annotations import annotator_progress_many
 from annotation.selectors.items import dataset_list, import_run_list
@@ -31,18 +32,18 @@ from annotation.selectors.projects import (
     project_list_for_user,
 )
 from annotation.selectors.users import user_api_token_get
-from annotation.services.imports import import_run_create
+from annotation.services.import_runs import import_run_create, import_run_retry
 from annotation.services.projects import project_create
 from annotation.services.users import user_api_token_regenerate
 from annotation.web.access import project_and_role
 from annotation.web.annotate import ANNOTATE_ROLES
+from annotation.web.exports import EXPORT_ROLES, export_runs_recent
 from annotation.web.forms import ImportCreateForm, ProjectCreateForm
 from annotation.web.review import REVIEW_ROLES
 
 # How many of a run's recorded problems the row shows; the run keeps up to
 # STEPWISE_IMPORT_ERROR_LIMIT and counts them all.
 IMPORT_ERRORS_SHOWN = 20
-_ACTIVE = frozenset({ImportRun.Status.QUEUED, ImportRun.Status.RUNNING})
 
 
 def markdown_render(text: str) -> SafeString:
@@ -71,8 +72,7 @@ def _project_or_404(request: HttpRequest, slug: str) -> tuple[Project, str]:
 
 
 def _run_present(run: ImportRun) -> ImportRun:
-    """Attach what the row template needs: whether it still polls and its first problems."""
-    run.is_active = run.status in _ACTIVE
+    """Attach what the row template needs: its first problems."""
     shown = []
     for err in (run.errors or [])[:IMPORT_ERRORS_SHOWN]:
         unit = next((u for u in ("line", "row", "record") if u in err), "line")
@@ -164,6 +164,8 @@ def _project_render(
         "item_total": sum(d.item_count for d in datasets),
         "members": list(membership_list(project=project)) if role in LIST_MEMBERS else [],
         "runs": _runs(project) if role in READ_ITEMS else [],
+        "can_export": role in EXPORT_ROLES,
+        "export_runs": export_runs_recent(project) if role in EXPORT_ROLES else [],
         "form": (form or ImportCreateForm(project=project)) if can_manage else None,
     }
     return render(request, "web/project_detail.html", context, status=status)
@@ -197,7 +199,7 @@ def import_create(request: HttpRequest, slug: str) -> HttpResponse:
         return render(
             request,
             "web/project_detail.html#import-runs",
-            {"project": project, "runs": _runs(project)},
+            {"project": project, "runs": _runs(project), "can_manage": True},
         )
     messages.success(request, f"Import of {run.original_filename} queued.")
     return redirect("project_detail", slug=project.slug)
@@ -215,8 +217,39 @@ def import_row(request: HttpRequest, slug: str, run_id: int) -> HttpResponse:
         raise Http404("No such import")
     if not request.htmx:
         return redirect(f"{reverse('project_detail', args=[project.slug])}#import-{run.id}")
-    context = {"project": project, "run": _run_present(run)}
+    context = {"project": project, "run": _run_present(run), "can_manage": role in MANAGE}
     return render(request, "web/project_detail.html#import-row", context)
+
+
+@login_required
+@require_POST
+def import_retry(request: HttpRequest, slug: str, run_id: int) -> HttpResponse:
+    """Queue a failed import again (managers); htmx gets the run's row back."""
+    project, role = _project_or_404(request, slug)
+    if role not in MANAGE:
+        raise PermissionDenied("Only the project's managers can retry imports.")
+    run = import_run_list(project=project).filter(id=run_id).first()
+    if run is None:
+        raise Http404("No such import")
+    problem = None
+    try:
+        run = import_run_retry(run=run)
+    except ApplicationError as exc:
+        problem = exc.message
+        run.refresh_from_db()
+    if request.htmx:
+        context = {
+            "project": project,
+            "run": _run_present(run),
+            "can_manage": True,
+            "retry_problem": problem,
+        }
+        return render(request, "web/project_detail.html#import-row", context)
+    if problem:
+        messages.error(request, problem)
+    else:
+        messages.info(request, f"Import {run.id} queued again.")
+    return redirect(f"{reverse('project_detail', args=[project.slug])}#import-{run.id}")
 
 
 @login_required

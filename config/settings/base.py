@@ -153,6 +153,14 @@ STEPWISE_OPENAI_CONCURRENCY = env.int("STEPWISE_OPENAI_CONCURRENCY", default=8)
 STEPWISE_DEMO_MODEL = env.str("STEPWISE_DEMO_MODEL", default="SmolLM2-135M-Instruct")
 # A worker whose heartbeat is older than this is reported as down by /healthz.
 STEPWISE_WORKER_HEARTBEAT_SECONDS = env.int("STEPWISE_WORKER_HEARTBEAT_SECONDS", default=10)
+# Background runs (imports, exports, dashboard refreshes, labeling jobs): a running run beats
+# this often; one whose last beat is older than STEPWISE_RUN_STALE_SECONDS has lost its worker,
+# and a redelivered task or the sweep (every STEPWISE_RUN_SWEEP_SECONDS) takes it over. A run
+# started STEPWISE_RUN_MAX_ATTEMPTS times without finishing ends failed.
+STEPWISE_RUN_HEARTBEAT_SECONDS = env.int("STEPWISE_RUN_HEARTBEAT_SECONDS", default=10)
+STEPWISE_RUN_STALE_SECONDS = env.int("STEPWISE_RUN_STALE_SECONDS", default=180)
+STEPWISE_RUN_MAX_ATTEMPTS = env.int("STEPWISE_RUN_MAX_ATTEMPTS", default=3)
+STEPWISE_RUN_SWEEP_SECONDS = env.int("STEPWISE_RUN_SWEEP_SECONDS", default=60)
 
 LOGGING = {
     "version": 1,

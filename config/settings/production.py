@@ -12,3 +12,12 @@ CELERY_BROKER_URL = env.str("CELERY_BROKER_URL")
 SESSION_COOKIE_SECURE = env.bool("DJANGO_SECURE_COOKIES", default=True)
 CSRF_COOKIE_SECURE = env.bool("DJANGO_SECURE_COOKIES", default=True)
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+# Celery beat (the `beat` service in docker-compose.yml) runs the sweep that fails or requeues
+# background runs whose worker stopped beating.
+CELERY_BEAT_SCHEDULE = {
+    "runs-sweep": {
+        "task": "annotation.tasks.runs_sweep_task",
+        "schedule": float(STEPWISE_RUN_SWEEP_SECONDS),  # noqa: F405
+    },
+}

@@ -9,7 +9,7 @@ from celery.contrib.testing.worker import start_worker
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from annotation.models import ImportRun, Item
-from annotation.services.imports import import_run_create
+from annotation.services.import_runs import import_run_create
 from config.celery import app
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]

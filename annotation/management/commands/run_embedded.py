@@ -1,11 +1,13 @@
 """`make run`: migrate, create the demo, then serve the web app and a Celery worker together.
 
 Ctrl-C stops both. The worker uses the broker from settings (a filesystem broker under var/
-by default, so no Redis is needed).
+by default, so no Redis is needed). This process also runs the sweep of background runs whose
+worker stopped beating every STEPWISE_RUN_SWEEP_SECONDS (what Celery beat does in production).
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import subprocess
@@ -13,10 +15,33 @@ import sys
 import time
 from typing import Any
 
+from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
+from django.db import DatabaseError
 
+from annotation.services.runs import runs_sweep
 from config.env import env
+
+logger = logging.getLogger(__name__)
+
+
+def sweep_if_due(*, last: float, now: float) -> float:
+    """Run the sweep when STEPWISE_RUN_SWEEP_SECONDS have passed since `last`; returns when
+    it last ran. A failed sweep (SQLite busy with a long import) waits for the next turn."""
+    if now - last < settings.STEPWISE_RUN_SWEEP_SECONDS:
+        return last
+    try:
+        counts = runs_sweep()
+    except DatabaseError as exc:
+        logger.warning("sweep of background runs skipped: %s", exc)
+    else:
+        for label, c in counts.items():
+            if c["failed"] or c["requeued"]:
+                logger.warning(
+                    "sweep: %s: %d failed, %d requeued", label, c["failed"], c["requeued"]
+                )
+    return now
 
 
 class Command(BaseCommand):
@@ -51,9 +76,11 @@ class Command(BaseCommand):
             raise KeyboardInterrupt
 
         signal.signal(signal.SIGTERM, _stop)
+        last_sweep = time.monotonic()
         try:
             while all(p.poll() is None for p in children):
                 time.sleep(0.5)
+                last_sweep = sweep_if_due(last=last_sweep, now=time.monotonic())
         except KeyboardInterrupt:
             pass
         finally:

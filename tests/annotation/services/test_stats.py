@@ -3,11 +3,11 @@ from __future__ import annotations
 import io
 import json
 
-from annotation.models import Annotation, Candidate, Flag, Item, PreferenceLabel, ProjectStat
+from annotation.models import Annotation, Candidate, Flag, Item, PreferenceLabel, StatsRefresh
+from annotation.selectors.stats import project_stats_get, stats_refresh_latest
 from annotation.services.gold import item_gold_set
 from annotation.services.imports import dataset_import
 from annotation.services.stats import (
-    project_stats_get,
     project_stats_refresh,
     project_stats_refresh_execute,
     project_stats_refresh_start,
@@ -54,7 +54,7 @@ def test_refresh_computes_every_figure(make_project, make_user):
     assert rows["human1"]["median_ms"] == 4000
     assert figures["flags"]["open"] == 1
     stored = project_stats_get(project=project)
-    assert stored["state"]["status"] == "done"
+    assert set(stored) == {*figures, "_computed_at"}
     assert stored["agreement"]["fields"][2]["field"] == "first_error_index"
 
 
@@ -64,9 +64,19 @@ def test_refresh_start_claims_once(make_project, make_user, django_capture_on_co
         assert project_stats_refresh_start(project=project)
         assert not project_stats_refresh_start(project=project)
     assert len(callbacks) == 1
-    assert project_stats_refresh_execute(project_id=project.id)
-    assert not project_stats_refresh_execute(project_id=project.id)
-    assert ProjectStat.objects.get(project=project, key="state").value["status"] == "done"
+    refresh = stats_refresh_latest(project=project)
+    assert refresh.status == StatsRefresh.Status.QUEUED
+    done = project_stats_refresh_execute(refresh_id=refresh.id)
+    assert done.status == StatsRefresh.Status.SUCCEEDED
+    assert done.attempts == 1
+    assert done.seconds is not None
+    assert project_stats_refresh_execute(refresh_id=refresh.id) is None
+    assert "agreement" in project_stats_get(project=project)
+    # Once it ended, a new refresh may start.
+    with django_capture_on_commit_callbacks() as callbacks:
+        assert project_stats_refresh_start(project=project)
+    assert len(callbacks) == 1
+    assert StatsRefresh.objects.filter(project=project).count() == 2
 
 
 def test_position_bias(make_project, make_user):

@@ -6,6 +6,7 @@ import json
 import pytest
 
 from annotation.models import Role, Suggestion
+from annotation.selectors.stats import stats_refresh_latest
 from annotation.services.imports import dataset_import
 from annotation.services.stats import project_stats_refresh, project_stats_refresh_execute
 
@@ -36,7 +37,7 @@ def test_first_visit_queues_and_polls_then_shows_charts(project, member, client,
     assert "Computing the statistics" in html
     assert 'hx-trigger="every 2s"' in html
     assert len(callbacks) == 1
-    project_stats_refresh_execute(project_id=project.id)
+    project_stats_refresh_execute(refresh_id=stats_refresh_latest(project=project).id)
     resp = client.get(f"/projects/{project.slug}/dashboard/body/", HTTP_HX_REQUEST="true")
     html = resp.content.decode()
     assert "every 2s" not in html
