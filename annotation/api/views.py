@@ -22,9 +22,8 @@ from django.utils.html import format_html, format_html_join
 from django.views import View
 from drf_spectacular.generators import SchemaGenerator
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import extend_schema
 from rest_framework import generics, serializers, status
-from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.permissions import AllowAny, IsAuthenticated
@@ -33,7 +32,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annotation.api.pagination import ImportRunCursorPagination, ItemCursorPagination
-from annotation.api.permissions import ProjectRole
+from annotation.api.permissions import CanCreateProjects, ProjectRole
 from annotation.api.serializers import (
     DatasetOutputSerializer,
     ImportRunOutputSerializer,
@@ -45,7 +44,7 @@ from annotation.api.serializers import (
 from annotation.errors import ApplicationError
 from annotation.importers import FORMAT_NAMES
 from annotation.importers.schema import NATIVE_RECORD_SCHEMA
-from annotation.models import ImportRun, Item, Project, ProjectKind, Role, User
+from annotation.models import ImportRun, Item, Project, ProjectKind, Role
 from annotation.selectors.items import dataset_list, import_run_list, item_list
 from annotation.selectors.projects import (
     ALL_ROLES,
@@ -55,6 +54,7 @@ from annotation.selectors.projects import (
     membership_list,
     project_list_for_user,
 )
+from annotation.selectors.users import user_list_addable_by
 from annotation.services.imports import import_run_create
 from annotation.services.projects import (
     dataset_create,
@@ -65,6 +65,9 @@ from annotation.services.projects import (
 )
 
 READ_IMPORTS = frozenset({Role.MANAGER, Role.RESEARCHER})
+# Bounds of what the API accepts, by column (overlap is a small integer) or by use.
+OVERLAP_MAX = 32767
+INSTRUCTIONS_MAX = 100_000
 
 
 @contextmanager
@@ -100,7 +103,7 @@ def _object_or_404(obj: Any) -> Any:
     return obj
 
 
-# --- public: schemas, docs, token ---------------------------------------------------------
+# --- public: schemas, docs ---------------------------------------------------------
 
 
 class ImportSchemaApi(APIView):
@@ -111,17 +114,6 @@ class ImportSchemaApi(APIView):
     @extend_schema(responses={200: OpenApiTypes.OBJECT}, operation_id="schemas_import_retrieve")
     def get(self, request: Request) -> Response:
         return Response(NATIVE_RECORD_SCHEMA)
-
-
-class AuthTokenCreateApi(ObtainAuthToken):
-    """Exchange a username and password for an API token (`Authorization: Token <key>`)."""
-
-    @extend_schema(
-        request=ObtainAuthToken.serializer_class,
-        responses={200: inline_serializer("AuthTokenOutput", {"token": serializers.CharField()})},
-    )
-    def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        return super().post(request, *args, **kwargs)
 
 
 class ApiDocsView(View):
@@ -171,15 +163,23 @@ class ApiDocsView(View):
 
 
 class ProjectListCreateApi(APIView):
-    """GET: the caller's projects (a superuser sees all). POST: create one; caller manages it."""
+    """GET: the caller's projects (a superuser sees all). POST: create one; the caller
+    becomes its manager. Creating projects needs the site-level permission (staff, or
+    `can_create_projects`), else 403. A slug that is taken, whether or not the caller can
+    see that project, is a 409 that says only that the slug is not available; without a
+    slug, a free one is derived from the name."""
+
+    permission_classes = (IsAuthenticated, CanCreateProjects)
 
     class ProjectCreateInputSerializer(serializers.Serializer):
         name = serializers.CharField(max_length=200)
         kind = serializers.ChoiceField(choices=ProjectKind.choices)
         slug = serializers.SlugField(max_length=80, required=False, allow_blank=True)
         label_schema = serializers.JSONField(required=False)
-        overlap = serializers.IntegerField(min_value=1, required=False)
-        instructions = serializers.CharField(required=False, allow_blank=True)
+        overlap = serializers.IntegerField(min_value=1, max_value=OVERLAP_MAX, required=False)
+        instructions = serializers.CharField(
+            max_length=INSTRUCTIONS_MAX, required=False, allow_blank=True
+        )
         show_suggestions = serializers.BooleanField(required=False)
 
     @extend_schema(responses=ProjectListOutputSerializer(many=True))
@@ -204,8 +204,10 @@ class ProjectDetailApi(ProjectScopedApi):
     class ProjectUpdateInputSerializer(serializers.Serializer):
         name = serializers.CharField(max_length=200, required=False)
         label_schema = serializers.JSONField(required=False)
-        overlap = serializers.IntegerField(min_value=1, required=False)
-        instructions = serializers.CharField(required=False, allow_blank=True)
+        overlap = serializers.IntegerField(min_value=1, max_value=OVERLAP_MAX, required=False)
+        instructions = serializers.CharField(
+            max_length=INSTRUCTIONS_MAX, required=False, allow_blank=True
+        )
         show_suggestions = serializers.BooleanField(required=False)
 
     @extend_schema(responses=ProjectOutputSerializer)
@@ -226,15 +228,14 @@ class ProjectDetailApi(ProjectScopedApi):
 
 class MemberListSetApi(ProjectScopedApi):
     """GET: managers and reviewers list members. POST: a manager adds a user by username or
-    changes their role (one membership per user; answers 200 either way)."""
+    changes their role (one membership per user; answers 200 either way). A username the
+    manager may not add (see `user_list_addable_by`) gets the same 400 as one that does not
+    exist."""
 
     roles: ClassVar[dict[str, frozenset[str]]] = {"GET": LIST_MEMBERS, "POST": MANAGE}
 
     class MemberSetInputSerializer(serializers.Serializer):
-        username = serializers.SlugRelatedField(
-            slug_field="username",
-            queryset=User.objects.filter(is_active=True, kind=User.Kind.HUMAN),
-        )
+        username = serializers.CharField(max_length=150)
         role = serializers.ChoiceField(choices=Role.choices)
 
     @extend_schema(responses=MembershipOutputSerializer(many=True))
@@ -246,11 +247,16 @@ class MemberListSetApi(ProjectScopedApi):
     def post(self, request: Request, slug: str) -> Response:
         data = self.MemberSetInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
+        user = (
+            user_list_addable_by(requester=request.user)
+            .filter(username=data.validated_data["username"])
+            .first()
+        )
+        if user is None:
+            raise ValidationError({"username": ["No user you can add has this username."]})
         with service_errors():
             membership = membership_set(
-                project=self.project,
-                user=data.validated_data["username"],
-                role=data.validated_data["role"],
+                project=self.project, user=user, role=data.validated_data["role"]
             )
         return Response(MembershipOutputSerializer(membership).data)
 

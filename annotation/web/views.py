@@ -20,6 +20,7 @@ from django.utils.safestring import SafeString, mark_safe
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import reswap, retarget
 
+from annotation.errors import ApplicationError
 from annotation.models import ImportRun, Membership, Project, Role
 from annotation.selectors.annotations import annotator_progress_many
 from annotation.selectors.items import dataset_list, import_run_list
@@ -30,12 +31,13 @@ from annotation.selectors.projects import (
     membership_list,
     project_list_for_user,
 )
-from annotation.selectors.users import user_api_token_get
+from annotation.selectors.users import user_api_token_get, user_can_create_projects
 from annotation.services.imports import import_run_create
 from annotation.services.projects import project_create
 from annotation.services.users import user_api_token_regenerate
 from annotation.web.access import project_and_role
 from annotation.web.annotate import ANNOTATE_ROLES
+from annotation.web.errors import form_add_error
 from annotation.web.forms import ImportCreateForm, ProjectCreateForm
 from annotation.web.review import REVIEW_ROLES
 
@@ -111,10 +113,11 @@ def _home_render(request: HttpRequest, form: ProjectCreateForm, status: int = 20
     )
     for p in projects:
         p.progress = progress.get(p.id)
+    can_create = user_can_create_projects(user=request.user)
     return render(
         request,
         "web/home.html",
-        {"projects": projects, "form": form},
+        {"projects": projects, "form": form if can_create else None, "can_create": can_create},
         status=status,
     )
 
@@ -122,10 +125,14 @@ def _home_render(request: HttpRequest, form: ProjectCreateForm, status: int = 20
 @login_required
 @require_POST
 def project_new(request: HttpRequest) -> HttpResponse:
+    if not user_can_create_projects(user=request.user):
+        raise PermissionDenied("You may not create projects; ask an administrator.")
     form = ProjectCreateForm(request.POST)
     if form.is_valid():
         try:
             project = project_create(created_by=request.user, **form.cleaned_data)
+        except ApplicationError as exc:
+            form_add_error(form, exc)
         except ValueError as exc:
             _add_service_error(form, exc)
         else:
