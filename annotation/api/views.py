@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from typing import Any, ClassVar
 
 import django_filters
+from django import forms
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 from django.db.models import QuerySet
@@ -31,7 +32,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from annotation.api.pagination import ImportRunCursorPagination, ItemCursorPagination
+from annotation.api.pagination import ID_MAX, ImportRunCursorPagination, ItemCursorPagination
 from annotation.api.permissions import CanCreateProjects, ProjectRole
 from annotation.api.serializers import (
     DatasetOutputSerializer,
@@ -286,7 +287,9 @@ class DatasetListCreateApi(ProjectScopedApi):
         name = serializers.CharField(max_length=200)
         source_format = serializers.ChoiceField(choices=FORMAT_NAMES, default="native")
         license = serializers.CharField(max_length=100, required=False, allow_blank=True)
-        provenance = serializers.CharField(required=False, allow_blank=True)
+        provenance = serializers.CharField(
+            max_length=INSTRUCTIONS_MAX, required=False, allow_blank=True
+        )
 
     @extend_schema(responses=DatasetOutputSerializer(many=True))
     def get(self, request: Request, slug: str) -> Response:
@@ -316,9 +319,18 @@ class DatasetDetailApi(ProjectScopedApi):
 # --- items -----------------------------------------------------------------------------------
 
 
+class IdFilter(django_filters.NumberFilter):
+    """An id: a whole number within the column's range (else 400, not a database error)."""
+
+    field_class = forms.IntegerField
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(min_value=0, max_value=ID_MAX, **kwargs)
+
+
 class ItemFilter(django_filters.FilterSet):
-    dataset = django_filters.NumberFilter(field_name="dataset_id")
-    group_key = django_filters.CharFilter(field_name="group_key")
+    dataset = IdFilter(field_name="dataset_id")
+    group_key = django_filters.CharFilter(field_name="group_key", max_length=255)
 
     class Meta:
         model = Item

@@ -375,6 +375,28 @@ def annotation_submit(
 
 
 @transaction.atomic
+def annotation_submit_created(
+    *,
+    assignment: Assignment,
+    labels: dict[str, Any],
+    client_token: str = "",
+    active_ms: int | None = None,
+) -> tuple[Annotation, bool]:
+    """`annotation_submit`, also saying whether this call created the annotation.
+
+    Decided under the assignment's row lock, so of any number of concurrent submits of one
+    assignment exactly one says True (the one that wrote revision 1); repeats and edits say
+    False. The REST submit answers 201 for True and 200 otherwise.
+    """
+    locked = Assignment.objects.select_for_update(no_key=True, of=("self",)).get(id=assignment.id)
+    first = locked.annotation_id is None
+    annotation = annotation_submit(
+        assignment=locked, labels=labels, client_token=client_token, active_ms=active_ms
+    )
+    return annotation, first
+
+
+@transaction.atomic
 def annotation_edit(
     *, annotation: Annotation, labels: dict[str, Any], client_token: str = ""
 ) -> Annotation:

@@ -34,6 +34,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "annotation.middleware.RejectNulMiddleware",
     "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -184,7 +185,21 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "SCHEMA_PATH_PREFIX": r"/api/v1",
     "COMPONENT_SPLIT_REQUEST": True,
-    "ENUM_NAME_OVERRIDES": {"ImportFormatEnum": "annotation.importers.FORMAT_NAMES"},
+    # One enum per choice set: several models have a `kind` and a `status`.
+    "ENUM_NAME_OVERRIDES": {
+        "ImportFormatEnum": "annotation.importers.FORMAT_NAMES",
+        "ProjectKindEnum": "annotation.models.ProjectKind",
+        "UserKindEnum": "annotation.models.User.Kind",
+        "JobKindEnum": "labeling_jobs.models.JobKind",
+        "RunStatusEnum": "annotation.models.RunStatus",
+        "AssignmentStatusEnum": "annotation.models.Assignment.Status",
+        "JobStatusEnum": "labeling_jobs.models.JobStatus",
+    },
+    # Every operation documents its error answers (400/401/403/404/415/429).
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "annotation.api.schema.add_error_responses",
+    ],
 }
 
 # --- Celery -----------------------------------------------------------------------------

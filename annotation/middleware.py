@@ -1,0 +1,29 @@
+"""Request guards that run before any view."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
+
+
+class RejectNulMiddleware:
+    """A NUL character (%00) in a query parameter is a 400 before any view runs.
+
+    PostgreSQL cannot compare text with a NUL in it (psycopg refuses the query), so a view
+    filtering on such a parameter would crash; no legitimate link carries one. Form fields
+    and API bodies are checked where they are parsed (Django's and DRF's CharField, and
+    `annotation.api.parsers.JSONParser`).
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        for key, values in request.GET.lists():
+            if "\x00" in key or any("\x00" in v for v in values):
+                message = f"{key.replace(chr(0), '')}: must not contain NUL characters"
+                if request.path.startswith("/api/"):
+                    return JsonResponse({key.replace("\x00", "") or "query": [message]}, status=400)
+                return HttpResponseBadRequest(message)
+        return self.get_response(request)
