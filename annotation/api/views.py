@@ -14,8 +14,6 @@ from typing import Any, ClassVar
 
 import django_filters
 from django import forms
-from django.conf import settings
-from django.core.files.uploadedfile import UploadedFile
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
@@ -386,12 +384,6 @@ class ImportRunListCreateApi(ProjectScopedApi, generics.ListAPIView):
             binary=True, required=False, help_text="Format options as a JSON object string."
         )
 
-        def validate_file(self, value: UploadedFile) -> UploadedFile:
-            limit = settings.STEPWISE_IMPORT_MAX_FILE_BYTES
-            if value.size is not None and value.size > limit:
-                raise serializers.ValidationError(f"is larger than the limit of {limit} bytes")
-            return value
-
         def validate_options(self, value: Any) -> dict[str, Any]:
             if value is None:
                 return {}
@@ -408,7 +400,11 @@ class ImportRunListCreateApi(ProjectScopedApi, generics.ListAPIView):
         request=ImportRunCreateInputSerializer, responses={201: ImportRunOutputSerializer}
     )
     def post(self, request: Request, slug: str) -> Response:
-        data = self.ImportRunCreateInputSerializer(data=request.data)
+        body = request.data  # parsing runs UploadLimitHandler, which may refuse the file
+        refused = getattr(request._request, "upload_refused", None)
+        if refused:
+            raise ValidationError({"file": [refused]})
+        data = self.ImportRunCreateInputSerializer(data=body)
         data.is_valid(raise_exception=True)
         with service_errors():
             run = import_run_create(

@@ -19,6 +19,7 @@ from django.utils import timezone
 from annotation.importers import UnknownFormatError, importer_get
 from annotation.importers.base import ImportIssue, ParsedItem, SkippedRecord
 from annotation.models import Annotation, Dataset, ImportRun, Item, Project, ProjectKind, User
+from annotation.services.uploads import import_upload_check, import_upload_discard_if_done
 from annotation.services.users import user_imported_get_or_create
 
 logger = logging.getLogger(__name__)
@@ -462,6 +463,7 @@ class _BulkWriter:
 # --- ImportRun: uploads processed by a task ----------------------------------------------
 
 
+@transaction.atomic
 def import_run_create(
     *,
     project: Project,
@@ -474,11 +476,15 @@ def import_run_create(
     """Store the upload under MEDIA_ROOT and queue its import after commit.
 
     Raises ValueError('format: ...') at once for an unknown format or one that does not fit
-    the project's kind, so the caller can answer 400 instead of queueing a doomed run.
+    the project's kind, so the caller can answer 400 instead of queueing a doomed run, and
+    ApplicationError(field="file") for a file over the size limit or the project's quota.
     """
     from annotation.tasks import import_run_execute_task
 
     import_format_check(project=project, fmt=fmt)
+    # One upload at a time per project, so two cannot both fit under the quota's last bytes.
+    Project.objects.select_for_update(no_key=True).filter(id=project.id).first()
+    import_upload_check(project=project, size=upload.size or 0)
 
     run = ImportRun.objects.create(
         project=project,
@@ -523,6 +529,7 @@ def import_run_execute(*, run_id: int) -> ImportRun | None:
         result = ImportResult()
         result.add_error(ImportIssue(None, "file", f"cannot read the uploaded file: {exc}"))
     import_run_record_result(run=run, result=result)
+    import_upload_discard_if_done(run=run)
     return run
 
 

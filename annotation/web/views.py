@@ -184,22 +184,27 @@ def import_create(request: HttpRequest, slug: str) -> HttpResponse:
     if role not in MANAGE:
         raise PermissionDenied("Only the project's managers can import data.")
     form = ImportCreateForm(request.POST, request.FILES, project=project)
+    # Reading request.POST parsed the body; UploadLimitHandler may have refused the file.
+    refused = getattr(request, "upload_refused", None)
+    if refused:
+        form.is_valid()
+        # The only error worth showing: the fields after the file were never read.
+        form.errors.clear()
+        form.errors["file"] = form.error_class([f"The file {refused}."])
+        return _import_form_invalid(request, project, role, form)
     if not form.is_valid():
-        if request.htmx:
-            response = render(
-                request,
-                "web/project_detail.html#upload-form",
-                {"project": project, "form": form, "datasets": dataset_list(project=project)},
-            )
-            return reswap(retarget(response, "#upload-form"), "outerHTML")
-        return _project_render(request, project, role, form=form, status=400)
-    run = import_run_create(
-        project=project,
-        user=request.user,
-        upload=form.cleaned_data["file"],
-        fmt=form.cleaned_data["format"],
-        dataset_name=form.cleaned_data["dataset_name"],
-    )
+        return _import_form_invalid(request, project, role, form)
+    try:
+        run = import_run_create(
+            project=project,
+            user=request.user,
+            upload=form.cleaned_data["file"],
+            fmt=form.cleaned_data["format"],
+            dataset_name=form.cleaned_data["dataset_name"],
+        )
+    except ApplicationError as exc:
+        form_add_error(form, exc)
+        return _import_form_invalid(request, project, role, form)
     if request.htmx:
         return render(
             request,
@@ -208,6 +213,19 @@ def import_create(request: HttpRequest, slug: str) -> HttpResponse:
         )
     messages.success(request, f"Import of {run.original_filename} queued.")
     return redirect("project_detail", slug=project.slug)
+
+
+def _import_form_invalid(
+    request: HttpRequest, project: Project, role: str, form: ImportCreateForm
+) -> HttpResponse:
+    if request.htmx:
+        response = render(
+            request,
+            "web/project_detail.html#upload-form",
+            {"project": project, "form": form, "datasets": dataset_list(project=project)},
+        )
+        return reswap(retarget(response, "#upload-form"), "outerHTML")
+    return _project_render(request, project, role, form=form, status=400)
 
 
 @login_required
