@@ -16,6 +16,7 @@ import django_filters
 from django import forms
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
+from django.templatetags.static import static
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.views import View
@@ -139,8 +140,7 @@ class ApiDocsView(View):
         )
         html = format_html(
             "<!doctype html><html lang='en'><head><meta charset='utf-8'><title>{title}</title>"
-            "<style>body{{font-family:sans-serif;margin:2em}}td{{padding:.2em 1em;"
-            "vertical-align:top}}tr:nth-child(even){{background:#f4f4f4}}</style></head>"
+            "<link rel='stylesheet' href='{stylesheet}'></head>"
             "<body><h1>{title} {version}</h1><p>{description}</p>"
             "<p>Machine-readable: <a href='{schema_url}'>OpenAPI 3 schema</a> · "
             "<a href='{import_url}'>native import record JSON Schema</a>. Authenticate with "
@@ -150,6 +150,7 @@ class ApiDocsView(View):
             title=schema["info"]["title"],
             version=schema["info"]["version"],
             description=schema["info"].get("description", ""),
+            stylesheet=static("css/api_docs.css"),
             schema_url=reverse("api:schema"),
             import_url=reverse("api:schema-import"),
             token_url=reverse("api:auth-token"),
