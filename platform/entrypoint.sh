@@ -1,6 +1,6 @@
 #!/bin/sh
-# Container entry point: `web`, `worker` (queue default) or `worker-gpu` (queue gpu, one
-# process per GPU; pick the GPU with CUDA_VISIBLE_DEVICES).
+# Container entry point: `web`, `worker` (queue default), `beat` (periodic tasks) or
+# `worker-gpu` (queue gpu, one process per GPU; pick the GPU with CUDA_VISIBLE_DEVICES).
 set -e
 case "${1:-web}" in
   web)
@@ -11,6 +11,9 @@ case "${1:-web}" in
   worker)
     exec celery -A config worker -Q default --concurrency "${CELERY_CONCURRENCY:-2}" \
       --loglevel INFO -n "default@%h"
+    ;;
+  beat)
+    exec celery -A config beat --loglevel INFO --schedule /tmp/celerybeat-schedule
     ;;
   worker-gpu)
     exec celery -A config worker -Q gpu --concurrency 1 --prefetch-multiplier 1 \

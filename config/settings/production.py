@@ -37,8 +37,9 @@ if env.bool("DJANGO_TRUST_X_FORWARDED_PROTO", default=False):
 # --- cache, mail, periodic tasks ---------------------------------------------------------
 # The API throttles count in the cache, which every gunicorn worker must share.
 CACHES = {"default": env.cache_url("DJANGO_CACHE_URL", default="redis://127.0.0.1:6379/1")}
-# smtp://user:password@host:25, smtp+tls://...:587 or smtp+ssl://...:465; consolemail:// prints.
-_email = env.email_url("DJANGO_EMAIL_URL", default="smtp://localhost:25")
+# Password-reset mail: smtp://user:password@host:25, smtp+tls://...:587 or smtp+ssl://...:465.
+# Unset, mails are printed to the web process's log (consolemail://) instead of failing.
+_email = env.email_url("DJANGO_EMAIL_URL", default="consolemail://")
 EMAIL_BACKEND = _email["EMAIL_BACKEND"]
 EMAIL_HOST = _email.get("EMAIL_HOST", "localhost")
 EMAIL_PORT = _email.get("EMAIL_PORT", 25)
