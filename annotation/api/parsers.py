@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from rest_framework import parsers
+from rest_framework import parsers, serializers
 from rest_framework.exceptions import ParseError
 
 
@@ -45,3 +45,20 @@ class JSONParser(parsers.JSONParser):
         if path is not None:
             raise ParseError(f"{path}: text must not contain NUL characters (\\u0000)")
         return data
+
+
+class SafeJSONField(serializers.JSONField):
+    """A JSONField whose text form (a multipart or form-encoded field, or binary=True) gets
+    the JSON body's checks: nesting past the recursion limit and NUL characters are a 400 on
+    the field, not a crash."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        try:
+            value = super().to_internal_value(data)
+        except RecursionError:
+            raise serializers.ValidationError("JSON nested too deeply.") from None
+        path = nul_path(value)
+        if path is not None:
+            where = f"{path}: " if path != "(body)" else ""
+            raise serializers.ValidationError(f"{where}text must not contain NUL characters")
+        return value

@@ -32,6 +32,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annotation.api.pagination import ID_MAX, ImportRunCursorPagination, ItemCursorPagination
+from annotation.api.parsers import SafeJSONField
 from annotation.api.permissions import CanCreateProjects, ProjectRole
 from annotation.api.serializers import (
     DatasetOutputSerializer,
@@ -175,7 +176,7 @@ class ProjectListCreateApi(APIView):
         name = serializers.CharField(max_length=200)
         kind = serializers.ChoiceField(choices=ProjectKind.choices)
         slug = serializers.SlugField(max_length=80, required=False, allow_blank=True)
-        label_schema = serializers.JSONField(required=False)
+        label_schema = SafeJSONField(required=False)
         overlap = serializers.IntegerField(min_value=1, max_value=OVERLAP_MAX, required=False)
         instructions = serializers.CharField(
             max_length=INSTRUCTIONS_MAX, required=False, allow_blank=True
@@ -203,7 +204,7 @@ class ProjectDetailApi(ProjectScopedApi):
 
     class ProjectUpdateInputSerializer(serializers.Serializer):
         name = serializers.CharField(max_length=200, required=False)
-        label_schema = serializers.JSONField(required=False)
+        label_schema = SafeJSONField(required=False)
         overlap = serializers.IntegerField(min_value=1, max_value=OVERLAP_MAX, required=False)
         instructions = serializers.CharField(
             max_length=INSTRUCTIONS_MAX, required=False, allow_blank=True
@@ -381,7 +382,7 @@ class ImportRunListCreateApi(ProjectScopedApi, generics.ListAPIView):
         dataset = serializers.CharField(
             max_length=200, help_text="Name of the dataset to import into; created if missing."
         )
-        options = serializers.JSONField(
+        options = SafeJSONField(
             binary=True, required=False, help_text="Format options as a JSON object string."
         )
 

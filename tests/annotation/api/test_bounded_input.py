@@ -121,3 +121,35 @@ def test_unknown_page_is_still_an_html_404(client, make_user):
     response = client.get("/no/such/page/")
     assert response.status_code == 404
     assert response["Content-Type"].startswith("text/html")
+
+
+@pytest.mark.parametrize(
+    "text", ['{"a": "x\\u0000y"}', "[" * 100_000 + "]" * 100_000], ids=["nul", "deep"]
+)
+def test_json_text_in_a_form_field_gets_the_same_checks(manager_client, text):
+    """label_schema as a form field and import options as a multipart field are JSON text."""
+    patched = manager_client.patch(
+        "/api/v1/projects/p1/", {"label_schema": text}, format="multipart"
+    )
+    assert patched.status_code == 400
+    assert "label_schema" in patched.json()
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    upload = SimpleUploadedFile("u.jsonl", b'{"external_id": "a", "steps": ["s"]}\n')
+    imported = manager_client.post(
+        "/api/v1/projects/p1/imports/",
+        {"file": upload, "format": "native", "dataset": "d", "options": text},
+        format="multipart",
+    )
+    assert imported.status_code == 400
+    assert "options" in imported.json()
+
+
+def test_nul_in_a_form_field_is_a_400(manager_client):
+    response = manager_client.post(
+        "/api/v1/projects/p1/datasets/",
+        "name=a%00b",
+        content_type="application/x-www-form-urlencoded",
+    )
+    assert response.status_code == 400
+    assert response.json() == {"name": ["name: must not contain NUL characters"]}
