@@ -329,11 +329,10 @@ def annotation_submit(
     revision). Raises ValueError('field: reason') for invalid labels, a skipped assignment,
     or an item that already has its k annotations. Atomic (in `annotation_submit_created`).
     """
-    annotation, _ = annotation_submit_created(
+    return annotation_submit_created(
         assignment=assignment, labels=labels, client_token=client_token, active_ms=active_ms,
         now=now,
-    )  # fmt: skip
-    return annotation
+    )[0]  # fmt: skip
 
 
 @transaction.atomic
@@ -345,12 +344,9 @@ def annotation_submit_created(
     active_ms: int | None = None,
     now: datetime | None = None,
 ) -> tuple[Annotation, bool]:
-    """`annotation_submit`, also saying whether this call created the annotation.
-
-    Decided under the assignment's row lock, so of any number of concurrent submits of one
-    assignment exactly one says True (the one that wrote revision 1); repeats and edits say
-    False. The REST submit answers 201 for True and 200 otherwise.
-    """
+    """`annotation_submit`, also saying whether this call created the annotation: decided
+    under the assignment's row lock, so of concurrent submits of one assignment exactly one
+    says True (it wrote revision 1). The REST submit answers 201 for True, else 200."""
     now = now or timezone.now()
     assignment = (
         # NO KEY UPDATE of this row only: a plain FOR UPDATE over the join would also lock the
