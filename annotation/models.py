@@ -30,6 +30,12 @@ class User(AbstractUser):
         MODEL = "model", "Model / consensus"
 
     kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.HUMAN)
+    # Creating projects is a site-level permission: staff, superusers, and users a superuser
+    # gave this flag (admin, or `manage.py grant_project_creation`).
+    can_create_projects = models.BooleanField(
+        default=False,
+        help_text="May create projects (and so become their manager). Staff always may.",
+    )
 
 
 class ProjectKind(models.TextChoices):

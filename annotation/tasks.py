@@ -18,6 +18,7 @@ from annotation.services.exports import export_run_execute
 from annotation.services.import_runs import import_run_execute
 from annotation.services.runs import RunBusyError, runs_sweep
 from annotation.services.stats import project_stats_refresh_execute
+from annotation.services.uploads import import_upload_sweep
 
 # How many times a delivery looks again at a run held by a live worker before leaving it to
 # that worker (or, if it dies, to the sweep).
@@ -63,3 +64,9 @@ def runs_sweep_task() -> dict[str, Any]:
 sender_register("annotation.import_run", lambda run_id: import_run_execute_task.delay(run_id))
 sender_register("annotation.export_run", lambda run_id: export_run_execute_task.delay(run_id))
 sender_register("annotation.stats_refresh", lambda run_id: project_stats_refresh_task.delay(run_id))
+
+
+@shared_task
+def import_upload_sweep_task() -> int:
+    """Periodic (CELERY_BEAT_SCHEDULE): delete uploads that no import needs any more."""
+    return import_upload_sweep()

@@ -172,8 +172,13 @@ def start_gunicorn(
         DATABASE_URL=database_url,
         CELERY_BROKER_URL="memory://",
         DJANGO_ALLOWED_HOSTS=HOST,
-        DJANGO_SECURE_COOKIES="false",
+        DJANGO_SECURE_COOKIES="false",  # plain HTTP on loopback: no HTTPS redirect
         DJANGO_DEBUG="false",
+        # The benchmark is hundreds of requests per second from a few users: no throttles.
+        STEPWISE_API_THROTTLE_ANON="",
+        STEPWISE_API_THROTTLE_USER="",
+        STEPWISE_API_THROTTLE_LOGIN="",
+        DJANGO_CACHE_URL="locmemcache://",
         # Nothing is collected for an API benchmark; an existing folder keeps WhiteNoise quiet.
         DJANGO_STATIC_ROOT=tempfile.mkdtemp(prefix="stepwise-bench-static-"),
     )

@@ -9,3 +9,6 @@ urlpatterns = [
     path("", include("labeling_jobs.urls")),
     path("", include("annotation.web.urls")),
 ]
+
+handler404 = "annotation.api.django_handlers.page_not_found"
+handler500 = "annotation.api.django_handlers.server_error"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
@@ -20,7 +21,9 @@ from labeling_jobs.services import labeling_job_cancel, labeling_job_create, lab
 
 class LabelingJobOutputSerializer(serializers.ModelSerializer):
     percent = serializers.IntegerField(read_only=True)
-    created_by = serializers.CharField(source="created_by.username", default=None, read_only=True)
+    created_by = serializers.CharField(
+        source="created_by.username", default=None, read_only=True, allow_null=True
+    )
 
     class Meta:
         model = LabelingJob
@@ -31,6 +34,10 @@ class LabelingJobOutputSerializer(serializers.ModelSerializer):
             "heartbeat_at", "finished_at",
         ]  # fmt: skip
         read_only_fields = fields
+
+
+# A 409 when the job's state forbids the action: {"detail": "..."}.
+ERROR = inline_serializer("LabelingJobConflict", {"detail": serializers.CharField()})
 
 
 def _job_or_404(view: Any, pk: int) -> LabelingJob:
@@ -54,15 +61,21 @@ class LabelingJobListCreateApi(APIView):
         model = serializers.CharField(required=False, allow_blank=True, max_length=300)
         params = serializers.DictField(required=False)
         scope = serializers.DictField(required=False)
-        limit = serializers.IntegerField(required=False, min_value=1, allow_null=True)
+        limit = serializers.IntegerField(
+            required=False, min_value=1, max_value=2**31 - 1, allow_null=True
+        )
         chunk_size = serializers.IntegerField(
             required=False, min_value=1, max_value=1000, allow_null=True
         )
 
+    @extend_schema(
+        operation_id="projects_jobs_list", responses=LabelingJobOutputSerializer(many=True)
+    )
     def get(self, request: Request, slug: str) -> Response:
         jobs = labeling_job_list(project=self.project)
         return Response(LabelingJobOutputSerializer(jobs, many=True).data)
 
+    @extend_schema(request=InputSerializer, responses={201: LabelingJobOutputSerializer})
     def post(self, request: Request, slug: str) -> Response:
         ser = self.InputSerializer(data=request.data)
         ser.is_valid(raise_exception=True)
@@ -84,6 +97,7 @@ class LabelingJobDetailApi(APIView):
     permission_classes = [IsAuthenticated, ProjectRole]
     roles = {"GET": MANAGE | READ_ITEMS}
 
+    @extend_schema(responses=LabelingJobOutputSerializer)
     def get(self, request: Request, slug: str, pk: int) -> Response:
         return Response(LabelingJobOutputSerializer(_job_or_404(self, pk)).data)
 
@@ -92,6 +106,7 @@ class LabelingJobCancelApi(APIView):
     permission_classes = [IsAuthenticated, ProjectRole]
     roles = {"POST": MANAGE}
 
+    @extend_schema(request=None, responses={200: LabelingJobOutputSerializer, 409: ERROR})
     def post(self, request: Request, slug: str, pk: int) -> Response:
         job = _job_or_404(self, pk)
         if not labeling_job_cancel(job=job):
@@ -104,6 +119,7 @@ class LabelingJobRetryApi(APIView):
     permission_classes = [IsAuthenticated, ProjectRole]
     roles = {"POST": MANAGE}
 
+    @extend_schema(request=None, responses={200: LabelingJobOutputSerializer, 409: ERROR})
     def post(self, request: Request, slug: str, pk: int) -> Response:
         job = _job_or_404(self, pk)
         if job.status not in ("failed", "cancelled"):

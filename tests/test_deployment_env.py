@@ -117,7 +117,7 @@ def test_compose_runs_celery_beat_with_the_runs_sweep():
         env.setdefault(var, _substitute(value))
     code = (
         "import django, json; django.setup(); from django.conf import settings; "
-        "print(json.dumps(settings.CELERY_BEAT_SCHEDULE))"
+        "print(json.dumps(settings.CELERY_BEAT_SCHEDULE, default=str))"
     )
     proc = subprocess.run(
         [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True

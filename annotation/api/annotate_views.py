@@ -23,7 +23,6 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, serializers, status
 from rest_framework.exceptions import NotFound
-from rest_framework.pagination import CursorPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -37,6 +36,7 @@ from annotation.api.annotate_serializers import (
     ReviewItemSerializer,
     SuggestionOutputSerializer,
 )
+from annotation.api.pagination import ID_MAX, IdCursorPagination
 from annotation.api.views import ProjectScopedApi, service_errors
 from annotation.models import Annotation, Assignment, Flag, Item, Role
 from annotation.selectors.annotations import (
@@ -51,7 +51,7 @@ from annotation.selectors.projects import ALL_ROLES, READ_ITEMS
 from annotation.services.annotations import (
     adjudication_submit,
     annotation_edit,
-    annotation_submit,
+    annotation_submit_created,
 )
 from annotation.services.assignments import (
     assignment_claim_next,
@@ -63,6 +63,7 @@ from annotation.services.flags import flag_create
 LABEL = frozenset({Role.MANAGER, Role.ANNOTATOR})
 REVIEW = frozenset({Role.MANAGER, Role.REVIEWER})
 REVIEW_FILTERS = ("disagreement", "flagged", "all")
+INT32_MAX = 2**31 - 1  # PositiveIntegerField columns (time spent)
 
 IDEMPOTENCY_HELP = (
     "One-time token of this submission (e.g. a UUID made when the form was shown); a retry "
@@ -126,7 +127,7 @@ class AssignmentNextApi(ProjectScopedApi):
 
     class AssignmentNextInputSerializer(serializers.Serializer):
         exclude = serializers.ListField(
-            child=serializers.IntegerField(min_value=1),
+            child=serializers.IntegerField(min_value=1, max_value=ID_MAX),
             required=False,
             default=list,
             max_length=100,
@@ -170,6 +171,7 @@ class AssignmentSubmitApi(_OwnAssignmentMixin, ProjectScopedApi):
         client_token = serializers.CharField(max_length=64, help_text=IDEMPOTENCY_HELP)
         active_ms = serializers.IntegerField(
             min_value=0,
+            max_value=INT32_MAX,
             required=False,
             allow_null=True,
             default=None,
@@ -184,15 +186,14 @@ class AssignmentSubmitApi(_OwnAssignmentMixin, ProjectScopedApi):
         data = self.AssignmentSubmitInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         assignment = self.own_assignment(request, pk)
-        submitted_before = assignment.annotation_id is not None
         with service_errors():
-            annotation = annotation_submit(
+            annotation, created = annotation_submit_created(
                 assignment=assignment,
                 labels=data.validated_data["labels"],
                 client_token=data.validated_data["client_token"],
                 active_ms=data.validated_data["active_ms"],
             )
-        code = status.HTTP_200_OK if submitted_before else status.HTTP_201_CREATED
+        code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
         return Response(AnnotationOutputSerializer(annotation).data, status=code)
 
 
@@ -222,13 +223,10 @@ class AssignmentSkipApi(_OwnAssignmentMixin, ProjectScopedApi):
 # --- my annotations -------------------------------------------------------------------------
 
 
-class MyAnnotationCursorPagination(CursorPagination):
+class MyAnnotationCursorPagination(IdCursorPagination):
     """Newest first by id: stable while I edit (an edit changes updated_at, not the id)."""
 
     ordering = "-id"
-    page_size = 50
-    page_size_query_param = "page_size"
-    max_page_size = 500
 
 
 class AnnotationMineListApi(ProjectScopedApi, generics.ListAPIView):
@@ -313,7 +311,9 @@ class ReviewItemListApi(ProjectScopedApi):
 
     class ReviewItemQuerySerializer(serializers.Serializer):
         only = serializers.ChoiceField(choices=REVIEW_FILTERS, default="disagreement")
-        annotator = serializers.IntegerField(min_value=1, required=False, default=None)
+        annotator = serializers.IntegerField(
+            min_value=1, max_value=ID_MAX, required=False, default=None
+        )
         limit = serializers.IntegerField(min_value=1, max_value=500, default=200)
 
     @extend_schema(
@@ -373,7 +373,7 @@ class AdjudicationCreateApi(ProjectScopedApi):
 
     class AdjudicationInputSerializer(serializers.Serializer):
         labels = serializers.DictField()
-        note = serializers.CharField(required=False, allow_blank=True, default="")
+        note = serializers.CharField(max_length=5000, required=False, allow_blank=True, default="")
         client_token = serializers.CharField(max_length=64, help_text=IDEMPOTENCY_HELP)
 
     @extend_schema(

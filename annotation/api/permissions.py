@@ -15,6 +15,7 @@ from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 
 from annotation.selectors.projects import project_with_role_for_user
+from annotation.selectors.users import user_can_create_projects
 
 if TYPE_CHECKING:
     from rest_framework.views import APIView
@@ -38,3 +39,25 @@ class ProjectRole(BasePermission):
         view.role = role
         roles: dict[str, Any] = getattr(view, "roles", {})
         return role in roles.get(request.method or "", ())
+
+
+class CanCreateProjects(BasePermission):
+    """POST only for users with the site-level permission to create projects (staff,
+    superusers, `can_create_projects`); other methods pass."""
+
+    message = "You may not create projects; ask an administrator."
+
+    def has_permission(self, request: Request, view: APIView) -> bool:
+        if request.method != "POST":
+            return True
+        return user_can_create_projects(user=request.user)
+
+
+class IsStaff(BasePermission):
+    """Staff and superusers: site administration (unlocking accounts)."""
+
+    message = "Only administrators can do this."
+
+    def has_permission(self, request: Request, view: APIView) -> bool:
+        user = request.user
+        return bool(user.is_authenticated and (user.is_staff or user.is_superuser))

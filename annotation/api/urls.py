@@ -3,7 +3,7 @@
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView
 
-from annotation.api import views
+from annotation.api import auth_views, views
 from annotation.api.index import ApiIndexApi
 
 app_name = "api"
@@ -15,7 +15,8 @@ urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", views.ApiDocsView.as_view(), name="docs"),
     path("schemas/import/", views.ImportSchemaApi.as_view(), name="schema-import"),
-    path("auth/token/", views.AuthTokenCreateApi.as_view(), name="auth-token"),
+    path("auth/token/", auth_views.AuthTokenCreateApi.as_view(), name="auth-token"),
+    path("auth/unlock/", auth_views.AuthUnlockApi.as_view(), name="auth-unlock"),
     path("projects/", views.ProjectListCreateApi.as_view(), name="project-list"),
     path(project, views.ProjectDetailApi.as_view(), name="project-detail"),
     path(f"{project}members/", views.MemberListSetApi.as_view(), name="member-list"),

@@ -13,18 +13,17 @@ from contextlib import contextmanager
 from typing import Any, ClassVar
 
 import django_filters
-from django.conf import settings
-from django.core.files.uploadedfile import UploadedFile
+from django import forms
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
+from django.templatetags.static import static
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.views import View
 from drf_spectacular.generators import SchemaGenerator
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import extend_schema
 from rest_framework import generics, serializers, status
-from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.permissions import AllowAny, IsAuthenticated
@@ -32,8 +31,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from annotation.api.pagination import ImportRunCursorPagination, ItemCursorPagination
-from annotation.api.permissions import ProjectRole
+from annotation.api.pagination import ID_MAX, ImportRunCursorPagination, ItemCursorPagination
+from annotation.api.parsers import SafeJSONField
+from annotation.api.permissions import CanCreateProjects, ProjectRole
 from annotation.api.serializers import (
     DatasetOutputSerializer,
     ImportRunOutputSerializer,
@@ -45,7 +45,7 @@ from annotation.api.serializers import (
 from annotation.errors import ApplicationError
 from annotation.importers import FORMAT_NAMES
 from annotation.importers.schema import NATIVE_RECORD_SCHEMA
-from annotation.models import ImportRun, Item, Project, ProjectKind, Role, User
+from annotation.models import ImportRun, Item, Project, ProjectKind, Role
 from annotation.selectors.items import dataset_list, import_run_list, item_list
 from annotation.selectors.projects import (
     ALL_ROLES,
@@ -55,6 +55,7 @@ from annotation.selectors.projects import (
     membership_list,
     project_list_for_user,
 )
+from annotation.selectors.users import user_list_addable_by
 from annotation.services.import_runs import import_run_create, import_run_retry
 from annotation.services.projects import (
     dataset_create,
@@ -65,6 +66,9 @@ from annotation.services.projects import (
 )
 
 READ_IMPORTS = frozenset({Role.MANAGER, Role.RESEARCHER})
+# Bounds of what the API accepts, by column (overlap is a small integer) or by use.
+OVERLAP_MAX = 32767
+INSTRUCTIONS_MAX = 100_000
 
 
 @contextmanager
@@ -100,7 +104,7 @@ def _object_or_404(obj: Any) -> Any:
     return obj
 
 
-# --- public: schemas, docs, token ---------------------------------------------------------
+# --- public: schemas, docs ---------------------------------------------------------
 
 
 class ImportSchemaApi(APIView):
@@ -111,17 +115,6 @@ class ImportSchemaApi(APIView):
     @extend_schema(responses={200: OpenApiTypes.OBJECT}, operation_id="schemas_import_retrieve")
     def get(self, request: Request) -> Response:
         return Response(NATIVE_RECORD_SCHEMA)
-
-
-class AuthTokenCreateApi(ObtainAuthToken):
-    """Exchange a username and password for an API token (`Authorization: Token <key>`)."""
-
-    @extend_schema(
-        request=ObtainAuthToken.serializer_class,
-        responses={200: inline_serializer("AuthTokenOutput", {"token": serializers.CharField()})},
-    )
-    def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        return super().post(request, *args, **kwargs)
 
 
 class ApiDocsView(View):
@@ -148,8 +141,7 @@ class ApiDocsView(View):
         )
         html = format_html(
             "<!doctype html><html lang='en'><head><meta charset='utf-8'><title>{title}</title>"
-            "<style>body{{font-family:sans-serif;margin:2em}}td{{padding:.2em 1em;"
-            "vertical-align:top}}tr:nth-child(even){{background:#f4f4f4}}</style></head>"
+            "<link rel='stylesheet' href='{stylesheet}'></head>"
             "<body><h1>{title} {version}</h1><p>{description}</p>"
             "<p>Machine-readable: <a href='{schema_url}'>OpenAPI 3 schema</a> · "
             "<a href='{import_url}'>native import record JSON Schema</a>. Authenticate with "
@@ -159,6 +151,7 @@ class ApiDocsView(View):
             title=schema["info"]["title"],
             version=schema["info"]["version"],
             description=schema["info"].get("description", ""),
+            stylesheet=static("css/api_docs.css"),
             schema_url=reverse("api:schema"),
             import_url=reverse("api:schema-import"),
             token_url=reverse("api:auth-token"),
@@ -171,15 +164,23 @@ class ApiDocsView(View):
 
 
 class ProjectListCreateApi(APIView):
-    """GET: the caller's projects (a superuser sees all). POST: create one; caller manages it."""
+    """GET: the caller's projects (a superuser sees all). POST: create one; the caller
+    becomes its manager. Creating projects needs the site-level permission (staff, or
+    `can_create_projects`), else 403. A slug that is taken, whether or not the caller can
+    see that project, is a 409 that says only that the slug is not available; without a
+    slug, a free one is derived from the name."""
+
+    permission_classes = (IsAuthenticated, CanCreateProjects)
 
     class ProjectCreateInputSerializer(serializers.Serializer):
         name = serializers.CharField(max_length=200)
         kind = serializers.ChoiceField(choices=ProjectKind.choices)
         slug = serializers.SlugField(max_length=80, required=False, allow_blank=True)
-        label_schema = serializers.JSONField(required=False)
-        overlap = serializers.IntegerField(min_value=1, required=False)
-        instructions = serializers.CharField(required=False, allow_blank=True)
+        label_schema = SafeJSONField(required=False)
+        overlap = serializers.IntegerField(min_value=1, max_value=OVERLAP_MAX, required=False)
+        instructions = serializers.CharField(
+            max_length=INSTRUCTIONS_MAX, required=False, allow_blank=True
+        )
         show_suggestions = serializers.BooleanField(required=False)
 
     @extend_schema(responses=ProjectListOutputSerializer(many=True))
@@ -203,9 +204,11 @@ class ProjectDetailApi(ProjectScopedApi):
 
     class ProjectUpdateInputSerializer(serializers.Serializer):
         name = serializers.CharField(max_length=200, required=False)
-        label_schema = serializers.JSONField(required=False)
-        overlap = serializers.IntegerField(min_value=1, required=False)
-        instructions = serializers.CharField(required=False, allow_blank=True)
+        label_schema = SafeJSONField(required=False)
+        overlap = serializers.IntegerField(min_value=1, max_value=OVERLAP_MAX, required=False)
+        instructions = serializers.CharField(
+            max_length=INSTRUCTIONS_MAX, required=False, allow_blank=True
+        )
         show_suggestions = serializers.BooleanField(required=False)
 
     @extend_schema(responses=ProjectOutputSerializer)
@@ -226,15 +229,14 @@ class ProjectDetailApi(ProjectScopedApi):
 
 class MemberListSetApi(ProjectScopedApi):
     """GET: managers and reviewers list members. POST: a manager adds a user by username or
-    changes their role (one membership per user; answers 200 either way)."""
+    changes their role (one membership per user; answers 200 either way). A username the
+    manager may not add (see `user_list_addable_by`) gets the same 400 as one that does not
+    exist."""
 
     roles: ClassVar[dict[str, frozenset[str]]] = {"GET": LIST_MEMBERS, "POST": MANAGE}
 
     class MemberSetInputSerializer(serializers.Serializer):
-        username = serializers.SlugRelatedField(
-            slug_field="username",
-            queryset=User.objects.filter(is_active=True, kind=User.Kind.HUMAN),
-        )
+        username = serializers.CharField(max_length=150)
         role = serializers.ChoiceField(choices=Role.choices)
 
     @extend_schema(responses=MembershipOutputSerializer(many=True))
@@ -246,11 +248,16 @@ class MemberListSetApi(ProjectScopedApi):
     def post(self, request: Request, slug: str) -> Response:
         data = self.MemberSetInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
+        user = (
+            user_list_addable_by(requester=request.user)
+            .filter(username=data.validated_data["username"])
+            .first()
+        )
+        if user is None:
+            raise ValidationError({"username": ["No user you can add has this username."]})
         with service_errors():
             membership = membership_set(
-                project=self.project,
-                user=data.validated_data["username"],
-                role=data.validated_data["role"],
+                project=self.project, user=user, role=data.validated_data["role"]
             )
         return Response(MembershipOutputSerializer(membership).data)
 
@@ -280,7 +287,9 @@ class DatasetListCreateApi(ProjectScopedApi):
         name = serializers.CharField(max_length=200)
         source_format = serializers.ChoiceField(choices=FORMAT_NAMES, default="native")
         license = serializers.CharField(max_length=100, required=False, allow_blank=True)
-        provenance = serializers.CharField(required=False, allow_blank=True)
+        provenance = serializers.CharField(
+            max_length=INSTRUCTIONS_MAX, required=False, allow_blank=True
+        )
 
     @extend_schema(responses=DatasetOutputSerializer(many=True))
     def get(self, request: Request, slug: str) -> Response:
@@ -310,9 +319,18 @@ class DatasetDetailApi(ProjectScopedApi):
 # --- items -----------------------------------------------------------------------------------
 
 
+class IdFilter(django_filters.NumberFilter):
+    """An id: a whole number within the column's range (else 400, not a database error)."""
+
+    field_class = forms.IntegerField
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(min_value=0, max_value=ID_MAX, **kwargs)
+
+
 class ItemFilter(django_filters.FilterSet):
-    dataset = django_filters.NumberFilter(field_name="dataset_id")
-    group_key = django_filters.CharFilter(field_name="group_key")
+    dataset = IdFilter(field_name="dataset_id")
+    group_key = django_filters.CharFilter(field_name="group_key", max_length=255)
 
     class Meta:
         model = Item
@@ -364,15 +382,9 @@ class ImportRunListCreateApi(ProjectScopedApi, generics.ListAPIView):
         dataset = serializers.CharField(
             max_length=200, help_text="Name of the dataset to import into; created if missing."
         )
-        options = serializers.JSONField(
+        options = SafeJSONField(
             binary=True, required=False, help_text="Format options as a JSON object string."
         )
-
-        def validate_file(self, value: UploadedFile) -> UploadedFile:
-            limit = settings.STEPWISE_IMPORT_MAX_FILE_BYTES
-            if value.size is not None and value.size > limit:
-                raise serializers.ValidationError(f"is larger than the limit of {limit} bytes")
-            return value
 
         def validate_options(self, value: Any) -> dict[str, Any]:
             if value is None:
@@ -390,7 +402,11 @@ class ImportRunListCreateApi(ProjectScopedApi, generics.ListAPIView):
         request=ImportRunCreateInputSerializer, responses={201: ImportRunOutputSerializer}
     )
     def post(self, request: Request, slug: str) -> Response:
-        data = self.ImportRunCreateInputSerializer(data=request.data)
+        body = request.data  # parsing runs UploadLimitHandler, which may refuse the file
+        refused = getattr(request._request, "upload_refused", None)
+        if refused:
+            raise ValidationError({"file": [refused]})
+        data = self.ImportRunCreateInputSerializer(data=body)
         data.is_valid(raise_exception=True)
         with service_errors():
             run = import_run_create(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.db.models import QuerySet
 from rest_framework.authtoken.models import Token
 
 from annotation.models import User
@@ -9,3 +10,24 @@ from annotation.models import User
 
 def user_api_token_get(*, user: User) -> Token | None:
     return Token.objects.filter(user=user).first()
+
+
+def user_can_create_projects(*, user: User) -> bool:
+    """Creating a project makes its creator a manager, so it is a site-level permission:
+    superusers, staff, and users given `can_create_projects`."""
+    return bool(
+        user.is_authenticated
+        and user.is_active
+        and (user.is_superuser or user.is_staff or user.can_create_projects)
+    )
+
+
+def user_list_addable_by(*, requester: User) -> QuerySet[User]:
+    """The accounts `requester` may add to a project: active people (never imported sources
+    or models). Those who may create projects onboard anyone; any other manager only people
+    who already share a project with them, so a manager cannot probe which usernames exist.
+    Callers answer a username outside this set exactly as one that does not exist."""
+    people = User.objects.filter(is_active=True, kind=User.Kind.HUMAN)
+    if user_can_create_projects(user=requester):
+        return people
+    return people.filter(memberships__project__memberships__user=requester).distinct()

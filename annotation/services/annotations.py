@@ -314,7 +314,6 @@ def _revision_add(annotation: Annotation, labels: dict[str, Any], client_token: 
     )
 
 
-@transaction.atomic
 def annotation_submit(
     *,
     assignment: Assignment,
@@ -328,8 +327,26 @@ def annotation_submit(
     Idempotent: a repeated submit with the same `client_token` returns the saved annotation
     unchanged; a different token on an already submitted assignment is an edit (a new
     revision). Raises ValueError('field: reason') for invalid labels, a skipped assignment,
-    or an item that already has its k annotations.
+    or an item that already has its k annotations. Atomic (in `annotation_submit_created`).
     """
+    return annotation_submit_created(
+        assignment=assignment, labels=labels, client_token=client_token, active_ms=active_ms,
+        now=now,
+    )[0]  # fmt: skip
+
+
+@transaction.atomic
+def annotation_submit_created(
+    *,
+    assignment: Assignment,
+    labels: dict[str, Any],
+    client_token: str = "",
+    active_ms: int | None = None,
+    now: datetime | None = None,
+) -> tuple[Annotation, bool]:
+    """`annotation_submit`, also saying whether this call created the annotation: decided
+    under the assignment's row lock, so of concurrent submits of one assignment exactly one
+    says True (it wrote revision 1). The REST submit answers 201 for True, else 200."""
     now = now or timezone.now()
     assignment = (
         # NO KEY UPDATE of this row only: a plain FOR UPDATE over the join would also lock the
@@ -341,7 +358,8 @@ def annotation_submit(
     project = assignment.project
     if assignment.annotation_id is not None:
         annotation = Annotation.objects.get(id=assignment.annotation_id)
-        return annotation_edit(annotation=annotation, labels=labels, client_token=client_token)
+        edited = annotation_edit(annotation=annotation, labels=labels, client_token=client_token)
+        return edited, False
     if assignment.status == Assignment.Status.SKIPPED:
         raise ValueError("assignment: this item was skipped; claim another")
     item = Item.objects.select_for_update(no_key=True).get(id=assignment.item_id)
@@ -371,7 +389,7 @@ def annotation_submit(
     # Gold items stay open: every annotator may meet them.
     item.is_complete = item.done_count >= project.overlap and not item.is_gold
     item.save(update_fields=["done_count", "is_complete"])
-    return annotation
+    return annotation, True
 
 
 @transaction.atomic

@@ -87,10 +87,15 @@ def demo_setup(*, password: str | None = None) -> DemoResult:
     for username in DEMO_USERS:
         user = User.objects.filter(username=username).first()
         if user is None:
-            user = User.objects.create_user(username=username, password=result.password)
+            # An address, so the password-reset flow has somewhere to send (the console, here).
+            user = User.objects.create_user(
+                username=username, password=result.password, email=f"{username}@example.org"
+            )
             if username == "manager":
+                # The demo manager creates projects and unlocks accounts.
                 user.is_staff = True
-                user.save(update_fields=["is_staff"])
+                user.can_create_projects = True
+                user.save(update_fields=["is_staff", "can_create_projects"])
             result.created_users.append(username)
         users[username] = user
     for spec in DEMO_PROJECTS:

@@ -28,8 +28,10 @@ from annotation.services.runs import (
     run_finish,
     run_retry,
 )
+from annotation.services.uploads import import_upload_check, import_upload_discard_if_done
 
 
+@transaction.atomic
 def import_run_create(
     *,
     project: Project,
@@ -42,9 +44,13 @@ def import_run_create(
     """Store the upload under MEDIA_ROOT and queue its import after commit.
 
     Raises ValueError('format: ...') at once for an unknown format or one that does not fit
-    the project's kind, so the caller can answer 400 instead of queueing a doomed run.
+    the project's kind, so the caller can answer 400 instead of queueing a doomed run, and
+    ApplicationError(field="file") for a file over the size limit or the project's quota.
     """
     import_format_check(project=project, fmt=fmt)
+    # One upload at a time per project, so two cannot both fit under the quota's last bytes.
+    Project.objects.select_for_update(no_key=True).filter(id=project.id).first()
+    import_upload_check(project=project, size=upload.size or 0)
 
     run = ImportRun.objects.create(
         project=project,
@@ -105,6 +111,8 @@ def _import_run_work(run: ImportRun, beat: RunBeat) -> None:
             progress=progress,
         )
         _import_run_record(run=run, result=result)
+    run.refresh_from_db(fields=["status", "file"])
+    import_upload_discard_if_done(run=run)
 
 
 def _import_run_record(*, run: ImportRun, result: ImportResult) -> None:

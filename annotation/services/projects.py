@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils.text import slugify
 
+from annotation.errors import ApplicationError
 from annotation.label_schema import label_schema_validate
 from annotation.models import Dataset, Membership, Project, Role, User
 
@@ -23,28 +24,61 @@ def project_create(
     instructions: str = "",
     show_suggestions: bool = True,
 ) -> Project:
-    """Create a project; its creator becomes its manager. Raises ValueError('field: reason')."""
+    """Create a project; its creator becomes its manager. Raises ValueError('field: reason').
+
+    Without a slug, a free one is derived from the name (`name`, `name-2`, ...). A given slug
+    that is taken raises ApplicationError(code="conflict") whose message does not say whether
+    a project holds it, since the caller may not be allowed to see that project.
+    """
     schema = label_schema_validate(kind, label_schema)
     if overlap < 1:
         raise ValueError("overlap: must be at least 1")
-    slug = slug or slugify(name)[:80]
-    if not slug:
-        raise ValueError("slug: cannot be derived from the name; give one")
-    if Project.objects.filter(slug=slug).exists():
-        raise ValueError(f"slug: a project {slug!r} already exists")
-    project = Project.objects.create(
-        name=name,
-        slug=slug,
-        kind=kind,
-        label_schema=schema,
-        overlap=overlap,
-        instructions=instructions,
-        show_suggestions=show_suggestions,
-        created_by=created_by,
-    )
+    if slug:
+        if Project.objects.filter(slug=slug).exists():
+            raise _slug_unavailable()
+    else:
+        base = slugify(name)[:80].strip("-")
+        if not base:
+            raise ValueError("slug: cannot be derived from the name; give one")
+        slug = _slug_free(base)
+    try:
+        with transaction.atomic():
+            project = Project.objects.create(
+                name=name,
+                slug=slug,
+                kind=kind,
+                label_schema=schema,
+                overlap=overlap,
+                instructions=instructions,
+                show_suggestions=show_suggestions,
+                created_by=created_by,
+            )
+    except IntegrityError:
+        # A concurrent create took the slug between the check and the insert.
+        raise _slug_unavailable() from None
     if created_by is not None:
         Membership.objects.create(project=project, user=created_by, role=Role.MANAGER)
     return project
+
+
+def _slug_unavailable() -> ApplicationError:
+    return ApplicationError(
+        "This slug is not available; choose another.", code="conflict", field="slug"
+    )
+
+
+def _slug_free(base: str) -> str:
+    """`base`, or `base-N` with the smallest N >= 2 that no project uses."""
+    taken = set(Project.objects.filter(slug__startswith=base).values_list("slug", flat=True))
+    if base not in taken:
+        return base
+    n = 2
+    while True:
+        suffix = f"-{n}"
+        candidate = base[: 80 - len(suffix)].rstrip("-") + suffix
+        if candidate not in taken and not Project.objects.filter(slug=candidate).exists():
+            return candidate
+        n += 1
 
 
 def project_update(*, project: Project, **fields: Any) -> Project:

@@ -39,6 +39,13 @@ def _project(request: HttpRequest, slug: str) -> tuple[Project, str]:
     return project_for_role(request, slug, READ_ITEMS, "Your role cannot see the dashboard.")
 
 
+def _alpha_tone(alpha: float | None) -> str:
+    """The CSS class of the colour `_alpha_colour` gives (pages carry no style attribute)."""
+    return {OK: "tone-ok", WARN: "tone-warn", BAD: "tone-bad"}.get(
+        _alpha_colour(alpha), "tone-muted"
+    )
+
+
 def _alpha_colour(alpha: float | None) -> str:
     if alpha is None:
         return MUTED
@@ -62,8 +69,10 @@ def _num(x: Any, digits: int = 2) -> str:
 
 def _svg(width: int, height: int, body: str, label: str) -> SafeString:
     return mark_safe(  # noqa: S308 - every interpolated text below goes through escape()
-        f'<svg class="chart" viewBox="0 0 {width} {height}" width="100%" '
-        f'style="max-width:{width}px" role="img" '
+        # Drawn at its natural width and shrunk to fit (.chart: max-width 100%); no style
+        # attribute, which the Content-Security-Policy would refuse.
+        f'<svg class="chart" viewBox="0 0 {width} {height}" width="{width}" height="{height}" '
+        f'role="img" '
         f'aria-label="{escape(label)}" xmlns="http://www.w3.org/2000/svg">{body}</svg>'
     )
 
@@ -244,6 +253,7 @@ def _context(project: Project, role: str) -> dict[str, Any]:
         f["trend_svg"] = chart_trend(f.get("trend", []))
         f["confusion_svg"] = chart_confusion(f)
         f["alpha_colour"] = _alpha_colour(f.get("alpha"))
+        f["alpha_tone"] = _alpha_tone(f.get("alpha"))
     models = [{**m, "field_label": f["label"]} for f in fields for m in f.get("models", [])]
     annotators = stats.get("annotators", {}).get("rows", [])
     ctx.update(
@@ -304,5 +314,6 @@ def number(x: Any, digits: int = 2) -> str:
     return _num(x, digits)
 
 
-def badge(text: str, colour: str) -> SafeString:
-    return format_html('<span class="badge" style="background:{}">{}</span>', colour, text)
+def badge(text: str, tone: str) -> SafeString:
+    """A badge in one of the tones of stepwise.css (tone-ok, tone-warn, tone-bad, tone-muted)."""
+    return format_html('<span class="badge {}">{}</span>', tone, text)

@@ -31,12 +31,13 @@ from annotation.selectors.projects import (
     membership_list,
     project_list_for_user,
 )
-from annotation.selectors.users import user_api_token_get
+from annotation.selectors.users import user_api_token_get, user_can_create_projects
 from annotation.services.import_runs import import_run_create, import_run_retry
 from annotation.services.projects import project_create
 from annotation.services.users import user_api_token_regenerate
 from annotation.web.access import project_and_role
 from annotation.web.annotate import ANNOTATE_ROLES
+from annotation.web.errors import form_add_error
 from annotation.web.exports import EXPORT_ROLES, export_runs_recent
 from annotation.web.forms import ImportCreateForm, ProjectCreateForm
 from annotation.web.review import REVIEW_ROLES
@@ -111,10 +112,11 @@ def _home_render(request: HttpRequest, form: ProjectCreateForm, status: int = 20
     )
     for p in projects:
         p.progress = progress.get(p.id)
+    can_create = user_can_create_projects(user=request.user)
     return render(
         request,
         "web/home.html",
-        {"projects": projects, "form": form},
+        {"projects": projects, "form": form if can_create else None, "can_create": can_create},
         status=status,
     )
 
@@ -122,10 +124,14 @@ def _home_render(request: HttpRequest, form: ProjectCreateForm, status: int = 20
 @login_required
 @require_POST
 def project_new(request: HttpRequest) -> HttpResponse:
+    if not user_can_create_projects(user=request.user):
+        raise PermissionDenied("You may not create projects; ask an administrator.")
     form = ProjectCreateForm(request.POST)
     if form.is_valid():
         try:
             project = project_create(created_by=request.user, **form.cleaned_data)
+        except ApplicationError as exc:
+            form_add_error(form, exc)
         except ValueError as exc:
             _add_service_error(form, exc)
         else:
@@ -179,22 +185,27 @@ def import_create(request: HttpRequest, slug: str) -> HttpResponse:
     if role not in MANAGE:
         raise PermissionDenied("Only the project's managers can import data.")
     form = ImportCreateForm(request.POST, request.FILES, project=project)
+    # Reading request.POST parsed the body; UploadLimitHandler may have refused the file.
+    refused = getattr(request, "upload_refused", None)
+    if refused:
+        form.is_valid()
+        # The only error worth showing: the fields after the file were never read.
+        form.errors.clear()
+        form.errors["file"] = form.error_class([f"The file {refused}."])
+        return _import_form_invalid(request, project, role, form)
     if not form.is_valid():
-        if request.htmx:
-            response = render(
-                request,
-                "web/project_detail.html#upload-form",
-                {"project": project, "form": form, "datasets": dataset_list(project=project)},
-            )
-            return reswap(retarget(response, "#upload-form"), "outerHTML")
-        return _project_render(request, project, role, form=form, status=400)
-    run = import_run_create(
-        project=project,
-        user=request.user,
-        upload=form.cleaned_data["file"],
-        fmt=form.cleaned_data["format"],
-        dataset_name=form.cleaned_data["dataset_name"],
-    )
+        return _import_form_invalid(request, project, role, form)
+    try:
+        run = import_run_create(
+            project=project,
+            user=request.user,
+            upload=form.cleaned_data["file"],
+            fmt=form.cleaned_data["format"],
+            dataset_name=form.cleaned_data["dataset_name"],
+        )
+    except ApplicationError as exc:
+        form_add_error(form, exc)
+        return _import_form_invalid(request, project, role, form)
     if request.htmx:
         return render(
             request,
@@ -203,6 +214,19 @@ def import_create(request: HttpRequest, slug: str) -> HttpResponse:
         )
     messages.success(request, f"Import of {run.original_filename} queued.")
     return redirect("project_detail", slug=project.slug)
+
+
+def _import_form_invalid(
+    request: HttpRequest, project: Project, role: str, form: ImportCreateForm
+) -> HttpResponse:
+    if request.htmx:
+        response = render(
+            request,
+            "web/project_detail.html#upload-form",
+            {"project": project, "form": form, "datasets": dataset_list(project=project)},
+        )
+        return reswap(retarget(response, "#upload-form"), "outerHTML")
+    return _project_render(request, project, role, form=form, status=400)
 
 
 @login_required

@@ -1,5 +1,6 @@
 """Settings shared by every deployment. Deployment modules override what differs."""
 
+from datetime import timedelta
 from pathlib import Path
 
 from config.env import BASE_DIR, env
@@ -24,6 +25,8 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "django_htmx",
     "template_partials",
+    "axes",
+    "csp",
     "annotation",
     "labeling_jobs",
     "frontend",
@@ -31,6 +34,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "annotation.middleware.RejectNulMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -39,6 +44,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Last, as django-axes asks: it turns a locked-out login into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -65,10 +72,59 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
 
+# django-axes checks every authentication (login form, token endpoint, admin) before the
+# password is tried: STEPWISE_LOGIN_FAILURE_LIMIT wrong passwords for one username from one
+# client address lock that pair out for STEPWISE_LOGIN_COOLOFF_MINUTES (the form shows
+# registration/locked_out.html, the API answers 429). Locking the pair, not the username
+# alone, keeps a stranger from locking a colleague out from everywhere; the API throttles
+# below bound guessing across usernames. Staff unlock with POST /api/v1/auth/unlock/ or
+# `manage.py unlock_user USERNAME`.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env.int("STEPWISE_LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("STEPWISE_LOGIN_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "annotation.web.accounts.lockout_response"
+AXES_CLIENT_IP_CALLABLE = "annotation.client_ip.client_ip"
+AXES_VERBOSE = False
+# Reverse proxies in front of the app (a TLS proxy, a load balancer): with N > 0 the client
+# address is read from X-Forwarded-For (the N-th address from the right), for the login
+# lockout and the API throttles alike. Leave 0 when clients reach gunicorn directly, or
+# anyone could pick their own address.
+STEPWISE_PROXY_COUNT = env.int("STEPWISE_PROXY_COUNT", default=0)
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
+
+# Password reset mails (Django's flow under /accounts/password/reset/): printed on the console
+# here and in the embedded default; production sends them through DJANGO_EMAIL_URL.
+EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
+DEFAULT_FROM_EMAIL = env.str("DJANGO_DEFAULT_FROM_EMAIL", default="stepwise@localhost")
+PASSWORD_RESET_TIMEOUT = 24 * 3600
+
+# Content-Security-Policy (django-csp): scripts, styles, fonts and images come from this
+# server only, with no inline script, inline style or event-handler attribute (the templates
+# keep none: values a page computes go in data- attributes or classes), and no page may be
+# framed.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
@@ -87,8 +143,14 @@ STORAGES = {
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-# Uploads bigger than this go to a temporary file rather than memory.
+# Uploads bigger than this go to a temporary file rather than memory; a file over
+# STEPWISE_IMPORT_MAX_FILE_BYTES is refused while it streams in.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+FILE_UPLOAD_HANDLERS = [
+    "annotation.upload_handlers.UploadLimitHandler",
+    "django.core.files.uploadhandler.MemoryFileUploadHandler",
+    "django.core.files.uploadhandler.TemporaryFileUploadHandler",
+]
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 
 REST_FRAMEWORK = {
@@ -98,8 +160,27 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # JSON with a NUL character or nested too deeply is a 400, not a database error.
+    "DEFAULT_PARSER_CLASSES": [
+        "annotation.api.parsers.JSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "EXCEPTION_HANDLER": "annotation.api.errors.exception_handler",
+    # Per client address (anonymous calls, the token endpoint) and per user; a rate is
+    # "N/second|minute|hour|day", and an empty value turns that throttle off. Over the rate,
+    # the API answers 429 with Retry-After.
+    "DEFAULT_THROTTLE_CLASSES": [
+        "annotation.api.throttles.AnonRateThrottle",
+        "annotation.api.throttles.UserRateThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {
+        "anon": env.str("STEPWISE_API_THROTTLE_ANON", default="60/minute") or None,
+        "user": env.str("STEPWISE_API_THROTTLE_USER", default="1200/minute") or None,
+        "login": env.str("STEPWISE_API_THROTTLE_LOGIN", default="20/minute") or None,
+    },
+    "NUM_PROXIES": STEPWISE_PROXY_COUNT,
 }
 
 SPECTACULAR_SETTINGS = {
@@ -110,7 +191,20 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "SCHEMA_PATH_PREFIX": r"/api/v1",
     "COMPONENT_SPLIT_REQUEST": True,
-    "ENUM_NAME_OVERRIDES": {"ImportFormatEnum": "annotation.importers.FORMAT_NAMES"},
+    # One enum per choice set: several models have a `kind` and a `status`.
+    "ENUM_NAME_OVERRIDES": {
+        "ImportFormatEnum": "annotation.importers.FORMAT_NAMES",
+        "ProjectKindEnum": "annotation.models.ProjectKind",
+        "UserKindEnum": "annotation.models.User.Kind",
+        "JobKindEnum": "labeling_jobs.models.JobKind",
+        "RunStatusEnum": "annotation.models.RunStatus",
+        "AssignmentStatusEnum": "annotation.models.Assignment.Status",
+    },
+    # Every operation documents its error answers (400/401/403/404/415/429).
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "annotation.api.schema.add_error_responses",
+    ],
 }
 
 # --- Celery -----------------------------------------------------------------------------
@@ -134,7 +228,15 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # --- Stepwise ---------------------------------------------------------------------------
 # A line (or a record of a JSON-array file) over this many bytes is rejected with its number.
 STEPWISE_IMPORT_MAX_LINE_BYTES = env.int("STEPWISE_IMPORT_MAX_LINE_BYTES", default=1_000_000)
-STEPWISE_IMPORT_MAX_FILE_BYTES = env.int("STEPWISE_IMPORT_MAX_FILE_BYTES", default=2_000_000_000)
+# Uploads: the largest file one import takes (REST and the upload form), and the bytes of
+# uploads a project may keep stored at once (0 = no quota). An upload is deleted when its
+# import succeeds; a failed import keeps it STEPWISE_IMPORT_FAILED_RETENTION_DAYS days (for a
+# retry), then the sweep (`import_upload_sweep_task`, periodic) deletes it.
+STEPWISE_IMPORT_MAX_FILE_BYTES = env.int("STEPWISE_IMPORT_MAX_FILE_BYTES", default=512 * 1024**2)
+STEPWISE_PROJECT_UPLOAD_QUOTA_BYTES = env.int(
+    "STEPWISE_PROJECT_UPLOAD_QUOTA_BYTES", default=10 * 1024**3
+)
+STEPWISE_IMPORT_FAILED_RETENTION_DAYS = env.int("STEPWISE_IMPORT_FAILED_RETENTION_DAYS", default=7)
 STEPWISE_IMPORT_BATCH_SIZE = env.int("STEPWISE_IMPORT_BATCH_SIZE", default=2000)
 STEPWISE_IMPORT_ERROR_LIMIT = 100
 # How long a claimed item stays reserved for its annotator before it returns to the pool.

@@ -33,3 +33,10 @@ STORAGES = {
 LOGGING = {"version": 1, "disable_existing_loggers": False}
 WHITENOISE_AUTOREFRESH = True
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.dummy.DummyCache"}}
+# Login lockout and API throttles are off for the suite (one client, hundreds of requests per
+# second); their own tests turn them on with override_settings and a real cache.
+AXES_ENABLED = False
+REST_FRAMEWORK = {
+    **REST_FRAMEWORK,  # noqa: F405
+    "DEFAULT_THROTTLE_RATES": {"anon": None, "user": None, "login": None},
+}

@@ -70,9 +70,18 @@ def page(browser: Browser) -> Iterator[Page]:
     errors: list[str] = []
     pg.on("pageerror", lambda exc: errors.append(str(exc)))
     pg.js_errors = errors  # type: ignore[attr-defined]
+    # Chromium reports what the Content-Security-Policy blocked (an inline style or script,
+    # an eval) on the console; a page that needs any of it is broken in production.
+    csp: list[str] = []
+    pg.on(
+        "console",
+        lambda msg: csp.append(msg.text) if "Content Security Policy" in msg.text else None,
+    )
+    pg.csp_violations = csp  # type: ignore[attr-defined]
     yield pg
     context.close()
     assert not errors, f"JavaScript errors on the page: {errors}"
+    assert not csp, f"Content-Security-Policy violations: {csp}"
 
 
 @pytest.fixture

@@ -81,16 +81,18 @@ P = "/api/v1/projects/alpha"
 CASES: list[tuple[str, str, str, Any, str]] = [
     ("project-list", "get", "/api/v1/projects/", None,
      "200 200 200 200 200 401 200"),
+    # Creating projects is a site-level permission (staff, superusers, can_create_projects).
     ("project-create", "post", "/api/v1/projects/", lambda w: {"name": "New", "kind": "preference"},
-     "201 201 201 201 201 401 201"),
+     "403 403 403 403 403 401 201"),
     ("project-get", "get", f"{P}/", None,
      "200 200 200 200 404 401 200"),
     ("project-patch", "patch", f"{P}/", lambda w: {"instructions": "Be careful."},
      "200 403 403 403 404 401 200"),
     ("member-list", "get", f"{P}/members/", None,
      "200 200 403 403 404 401 200"),
+    # The newcomer shares no project with a plain manager: to them, no such user (400).
     ("member-set", "post", f"{P}/members/", lambda w: {"username": w.newcomer, "role": "annotator"},
-     "200 403 403 403 404 401 200"),
+     "400 403 403 403 404 401 200"),
     ("member-delete", "delete", f"{P}/members/{{removable}}/", None,
      "204 403 403 403 404 401 204"),
     ("dataset-list", "get", f"{P}/datasets/", None,

@@ -33,8 +33,13 @@ def test_superuser_sees_every_project(make_project, make_user, client_for):
     assert slugs == {"a", "b"}
 
 
-def test_create_makes_caller_manager_and_fills_label_schema(make_user, client_for):
-    user = make_user()
+@pytest.fixture
+def creator(make_user):
+    return make_user(can_create_projects=True)
+
+
+def test_create_makes_caller_manager_and_fills_label_schema(creator, client_for):
+    user = creator
     response = client_for(user).post(
         "/api/v1/projects/",
         {"name": "Counsel prefs", "kind": "preference", "overlap": 2},
@@ -49,17 +54,79 @@ def test_create_makes_caller_manager_and_fills_label_schema(make_user, client_fo
     assert Membership.objects.get(project=project, user=user).role == Role.MANAGER
 
 
-def test_create_duplicate_slug_is_400_naming_slug(make_project, make_user, client_for):
+def test_taken_slug_is_a_409_that_does_not_confirm_a_hidden_project(
+    make_project, creator, client_for
+):
+    """The caller is no member of "taken": the answer is the one a free-but-reserved slug would
+    get, with no word of a project."""
     make_project(slug="taken")
-    response = client_for(make_user()).post(
+    response = client_for(creator).post(
         "/api/v1/projects/", {"name": "x", "kind": "step_labels", "slug": "taken"}, format="json"
     )
-    assert response.status_code == 400
-    assert "already exists" in response.json()["slug"][0]
+    assert response.status_code == 409
+    assert response.json() == {
+        "detail": "This slug is not available; choose another.",
+        "code": "conflict",
+    }
+    assert "taken" not in response.content.decode()
 
 
-def test_create_bad_label_schema_is_400_naming_the_field(make_user, client_for):
-    response = client_for(make_user()).post(
+def test_slug_from_a_taken_name_gets_a_free_suffix(make_project, creator, client_for):
+    make_project(slug="counsel-prefs")
+    make_project(slug="counsel-prefs-2")
+    response = client_for(creator).post(
+        "/api/v1/projects/", {"name": "Counsel prefs", "kind": "preference"}, format="json"
+    )
+    assert response.status_code == 201
+    assert response.json()["slug"] == "counsel-prefs-3"
+
+
+@pytest.mark.parametrize("flags", [{}, {"is_staff": False, "can_create_projects": False}])
+def test_plain_user_may_not_create_projects(make_user, client_for, flags):
+    response = client_for(make_user(**flags)).post(
+        "/api/v1/projects/", {"name": "Mine", "kind": "step_labels"}, format="json"
+    )
+    assert response.status_code == 403
+    assert not Project.objects.filter(slug="mine").exists()
+
+
+@pytest.mark.parametrize("flags", [{"is_staff": True}, {"is_superuser": True}])
+def test_staff_and_superusers_may_create_projects(make_user, client_for, flags):
+    response = client_for(make_user(**flags)).post(
+        "/api/v1/projects/", {"name": "Theirs", "kind": "step_labels"}, format="json"
+    )
+    assert response.status_code == 201
+
+
+@pytest.mark.parametrize("overlap", [0, 32768, 10**12, -1])
+def test_create_and_patch_refuse_overlap_outside_the_column(
+    make_project, creator, client_for, overlap
+):
+    created = client_for(creator).post(
+        "/api/v1/projects/", {"name": "x", "kind": "step_labels", "overlap": overlap}, format="json"
+    )
+    assert created.status_code == 400
+    assert "overlap" in created.json()
+    project = make_project(slug="p1")
+    patched = client_for(project.created_by).patch(
+        "/api/v1/projects/p1/", {"overlap": overlap}, format="json"
+    )
+    assert patched.status_code == 400
+    assert "overlap" in patched.json()
+    project.refresh_from_db()
+    assert project.overlap == 1
+
+
+def test_overlap_at_the_column_maximum_is_stored(creator, client_for):
+    response = client_for(creator).post(
+        "/api/v1/projects/", {"name": "x", "kind": "step_labels", "overlap": 32767}, format="json"
+    )
+    assert response.status_code == 201
+    assert Project.objects.get(slug="x").overlap == 32767
+
+
+def test_create_bad_label_schema_is_400_naming_the_field(creator, client_for):
+    response = client_for(creator).post(
         "/api/v1/projects/",
         {"name": "x", "kind": "step_labels", "label_schema": {"mode": "guess"}},
         format="json",
@@ -68,8 +135,8 @@ def test_create_bad_label_schema_is_400_naming_the_field(make_user, client_for):
     assert list(response.json()) == ["label_schema.mode"]
 
 
-def test_create_unknown_kind_is_400(make_user, client_for):
-    response = client_for(make_user()).post(
+def test_create_unknown_kind_is_400(creator, client_for):
+    response = client_for(creator).post(
         "/api/v1/projects/", {"name": "x", "kind": "poetry"}, format="json"
     )
     assert response.status_code == 400

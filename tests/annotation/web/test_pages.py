@@ -71,7 +71,7 @@ def test_home_lists_only_my_projects(client, make_user, make_project, member) ->
 
 
 def test_home_creates_project(client, make_user) -> None:
-    me = make_user()
+    me = make_user(can_create_projects=True)
     _login(client, me)
     response = client.post(
         reverse("project_new"),
@@ -86,13 +86,37 @@ def test_home_creates_project(client, make_user) -> None:
 
 def test_home_create_shows_service_field_error(client, make_user, make_project) -> None:
     make_project(slug="taken")
-    _login(client, make_user())
+    _login(client, make_user(can_create_projects=True))
     response = client.post(
         reverse("project_new"), {"name": "X", "slug": "taken", "kind": "step_labels", "overlap": 1}
     )
     assert response.status_code == 400
-    assert "already exists" in response.context["form"].errors["slug"][0]
-    assert b"already exists" in response.content
+    message = "This slug is not available; choose another."
+    assert response.context["form"].errors["slug"] == [message]
+    assert message.encode() in response.content
+
+
+def test_annotator_sees_no_new_project_form_and_may_not_post_it(
+    client, make_user, make_project, member
+) -> None:
+    annotator = member(make_project(slug="p1"), Role.ANNOTATOR)
+    _login(client, annotator)
+    home = client.get(reverse("home"))
+    assert home.status_code == 200
+    assert b"New project" not in home.content
+    assert reverse("project_new").encode() not in home.content
+    response = client.post(
+        reverse("project_new"), {"name": "Mine", "kind": "step_labels", "overlap": 1}
+    )
+    assert response.status_code == 403
+    assert not Project.objects.filter(slug="mine").exists()
+
+
+def test_project_creator_sees_the_new_project_form(client, make_user) -> None:
+    _login(client, make_user(can_create_projects=True))
+    home = client.get(reverse("home"))
+    assert b"New project" in home.content
+    assert reverse("project_new").encode() in home.content
 
 
 def test_project_page_404_for_non_member(client, make_user, make_project) -> None:
