@@ -25,13 +25,15 @@ from typing import Any
 import numpy as np
 from django.db.models import Min, QuerySet
 
-from annotation.agreement import Level, LongRatings
+from annotation.agreement import LongRatings
+from annotation.errors import ApplicationError
+from annotation.kinds import label_kind_for
+from annotation.kinds.base import FieldSpec
 from annotation.models import (
     Annotation,
     PreferenceLabel,
     PrincipleRating,
     Project,
-    ProjectKind,
     Step,
     StepLabel,
     Suggestion,
@@ -45,19 +47,6 @@ SOURCE_CHOICES = {
     "human": (Annotation.Source.HUMAN,),
     "imported": (Annotation.Source.IMPORTED,),
 }
-
-
-@dataclass(frozen=True, slots=True)
-class FieldSpec:
-    key: str
-    label: str
-    level: Level
-    # Ordered numeric domain; for string codes, `codes[i]` is the code of value i.
-    domain: tuple[float, ...] | None = None
-    codes: tuple[str, ...] | None = None
-    kappa_weights: str | None = None
-    # The first-error index also reports exact and ±1 agreement.
-    first_error: bool = False
 
 
 @dataclass(slots=True)
@@ -80,79 +69,24 @@ def sources_for(name: str | Sequence[str] | None) -> tuple[str, ...]:
         try:
             return SOURCE_CHOICES[name]
         except KeyError:
-            raise ValueError(
-                f"sources: must be one of {', '.join(SOURCE_CHOICES)}, got {name!r}"
+            raise ApplicationError(
+                f"must be one of {', '.join(SOURCE_CHOICES)}, got {name!r}", field="sources"
             ) from None
     return tuple(name)
 
 
 def agreement_fields(*, project: Project) -> list[FieldSpec]:
     """The label fields of a project, in the order the dashboard shows them."""
-    schema = project.label_schema or {}
-    if project.kind == ProjectKind.STEP_LABELS:
-        return [
-            FieldSpec("step_rating", "Step rating (−1/0/+1)", "ordinal", (-1.0, 0.0, 1.0),
-                      kappa_weights="quadratic"),
-            FieldSpec("step_correct", "Step correct (first-error semantics)", "nominal",
-                      (0.0, 1.0)),
-            FieldSpec("first_error_index", "First-error index", "nominal", first_error=True),
-        ]  # fmt: skip
-    if project.kind == ProjectKind.DIALOGUE_CODING:
-        names: list[str] = [f["name"] for f in schema.get("fields", []) if f.get("name")]
-        seen = set(
-            TurnLabel.objects.filter(annotation__item__project=project)
-            .values_list("field", flat=True)
-            .distinct()
-        )
-        names += sorted(seen - set(names))
-        out = []
-        choices = {f["name"]: f.get("choices", []) for f in schema.get("fields", [])}
-        for name in names:
-            codes = list(choices.get(name, []))
-            extra = (
-                TurnLabel.objects.filter(annotation__item__project=project, field=name)
-                .exclude(value__in=codes)
-                .values_list("value", flat=True)
-                .distinct()
-            )
-            codes += sorted(set(extra))
-            out.append(
-                FieldSpec(
-                    f"turn:{name}",
-                    name.replace("_", " ").capitalize(),
-                    "nominal",
-                    tuple(float(i) for i in range(len(codes))),
-                    codes=tuple(codes),
-                )
-            )
-        return out
-    principles: list[str] = list(schema.get("principles", []))
-    seen = set(
-        PrincipleRating.objects.filter(annotation__item__project=project)
-        .values_list("principle", flat=True)
-        .distinct()
-    )
-    principles += sorted(seen - set(principles))
-    lo, hi = (schema.get("principle_scale") or [1, 5])[:2]
-    per_pair = schema.get("principle_mode") == "per_pair"
-    scale = tuple(float(v) for v in (range(-3, 4) if per_pair else range(int(lo), int(hi) + 1)))
-    out = [
-        FieldSpec("preference_direction", "Preference direction", "nominal", (-1.0, 0.0, 1.0)),
-        FieldSpec("preference_strength", "Preference strength (−3..+3)", "ordinal",
-                  tuple(float(v) for v in range(-3, 4)), kappa_weights="quadratic"),
-    ]  # fmt: skip
-    out += [
-        FieldSpec(f"principle:{p}", f"Principle: {p}", "ordinal", scale, kappa_weights="quadratic")
-        for p in principles
-    ]
-    return out
+    return label_kind_for(project).agreement_fields(project=project)
 
 
 def agreement_field_get(*, project: Project, key: str) -> FieldSpec:
     for spec in agreement_fields(project=project):
         if spec.key == key:
             return spec
-    raise ValueError(f"field: no field {key!r} in project {project.slug!r}")
+    raise ApplicationError(
+        f"no field {key!r} in project {project.slug!r}", code="unknown", field="field"
+    )
 
 
 def _annotations(project: Project, sources: Sequence[str]) -> QuerySet[Annotation]:
@@ -303,7 +237,7 @@ def agreement_ratings(
             v.append(float(value))
             d.append(_day(created))
         return _finish(spec, u, r, v, d)
-    raise ValueError(f"field: unknown field {key!r}")
+    raise ValueError(f"agreement_ratings: no reader for the field {key!r}")
 
 
 def _columns(rows: Any, n: int) -> list[list[Any]]:
@@ -613,8 +547,10 @@ def agreement_report(
         known = {s.key for s in specs}
         unknown = [f for f in fields if f not in known]
         if unknown:
-            raise ValueError(
-                f"field: unknown field {unknown[0]!r}; known: {', '.join(sorted(known))}"
+            raise ApplicationError(
+                f"unknown field {unknown[0]!r}; known: {', '.join(sorted(known))}",
+                code="unknown",
+                field="field",
             )
         specs = [s for s in specs if s.key in fields]
     return {

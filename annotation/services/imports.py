@@ -16,9 +16,12 @@ from django.core.files.uploadedfile import UploadedFile
 from django.db import connection, transaction
 from django.utils import timezone
 
+from annotation.errors import ApplicationError
 from annotation.importers import UnknownFormatError, importer_get
 from annotation.importers.base import ImportIssue, ParsedItem, SkippedRecord
-from annotation.models import Annotation, Dataset, ImportRun, Item, Project, ProjectKind, User
+from annotation.kinds import label_kind_for
+from annotation.kinds.base import LabelKind
+from annotation.models import Annotation, Dataset, ImportRun, Item, Project, User
 from annotation.services.users import user_imported_get_or_create
 
 logger = logging.getLogger(__name__)
@@ -75,18 +78,10 @@ class ImportRejectedError(Exception):
         self.result = result
 
 
-_KIND_NEEDS = {
-    ProjectKind.STEP_LABELS: ("steps", "a reasoning trace needs at least one step"),
-    ProjectKind.DIALOGUE_CODING: ("turns", "a dialogue needs at least one turn"),
-    ProjectKind.PREFERENCE: ("candidates", "a preference item needs at least two candidates"),
-}
-
-
-def _check_kind(item: ParsedItem, kind: str) -> ImportIssue | None:
-    fld, message = _KIND_NEEDS[kind]
-    n = len(getattr(item, fld))
-    if n == 0 or (kind == ProjectKind.PREFERENCE and n < 2):
-        return ImportIssue(item.line, fld, message)
+def _check_kind(item: ParsedItem, kind: LabelKind) -> ImportIssue | None:
+    """An issue when the item lacks the parts its project's label kind labels."""
+    if len(getattr(item, kind.part_name)) < kind.min_parts:
+        return ImportIssue(item.line, kind.part_name, kind.missing_parts_message)
     return None
 
 
@@ -100,15 +95,15 @@ def _default_group_key(item: ParsedItem) -> str:
 
 
 def import_format_check(*, project: Project, fmt: str) -> None:
-    """Raise ValueError('format: reason') unless `fmt` is a known format for this project."""
-    try:
-        importer = importer_get(fmt)
-    except UnknownFormatError as exc:
-        raise ValueError(str(exc)) from None
+    """Raise ApplicationError (field `format`) unless `fmt` is a known format for this
+    project's kind."""
+    importer = importer_get(fmt)
     if project.kind not in importer.project_kinds:
-        raise ValueError(
-            f"format: {fmt} files hold {' or '.join(importer.project_kinds)} data; "
-            f"project {project.slug!r} is a {project.kind} project"
+        raise ApplicationError(
+            f"{fmt} files hold {' or '.join(importer.project_kinds)} data; "
+            f"project {project.slug!r} is a {project.kind} project",
+            code="wrong_kind",
+            field="format",
         )
 
 
@@ -138,7 +133,7 @@ def dataset_import(
     try:
         importer = importer_get(fmt)
     except UnknownFormatError as exc:
-        result.add_error(ImportIssue(None, "format", str(exc).split(": ", 1)[1]))
+        result.add_error(ImportIssue(None, "format", exc.message))
         return result
     if project.kind not in importer.project_kinds:
         result.add_error(
@@ -200,6 +195,7 @@ def _import_in_transaction(
     result.dataset_id = dataset.id
     existing = dict(Item.objects.filter(dataset=dataset).values_list("external_id", "content_hash"))
     seen: dict[str, int | None] = {}
+    label_kind = label_kind_for(project)
     writer = _BulkWriter(project=project, dataset=dataset)
     batch: list[tuple[ParsedItem, str]] = []
     batch_size = settings.STEPWISE_IMPORT_BATCH_SIZE
@@ -225,7 +221,7 @@ def _import_in_transaction(
             )
             continue
         seen[item.external_id] = item.line
-        problem = _check_kind(item, project.kind)
+        problem = _check_kind(item, label_kind)
         if problem:
             result.add_error(problem)
             continue
@@ -473,8 +469,8 @@ def import_run_create(
 ) -> ImportRun:
     """Store the upload under MEDIA_ROOT and queue its import after commit.
 
-    Raises ValueError('format: ...') at once for an unknown format or one that does not fit
-    the project's kind, so the caller can answer 400 instead of queueing a doomed run.
+    Raises ApplicationError (field `format`) at once for an unknown format or one that does
+    not fit the project's kind, so the caller can answer 400 instead of queueing a doomed run.
     """
     from annotation.tasks import import_run_execute_task
 
