@@ -67,16 +67,12 @@ class LabelingJobListCreateApi(APIView):
         ser = self.InputSerializer(data=request.data)
         ser.is_valid(raise_exception=True)
         data = ser.validated_data
-        try:
-            job = labeling_job_create(
-                project=self.project, kind=data["kind"], user=request.user,
-                backend=data.get("backend"), model_name=data.get("model") or None,
-                params=data.get("params"), scope=data.get("scope"), limit=data.get("limit"),
-                chunk_size=data.get("chunk_size"),
-            )  # fmt: skip
-        except ValueError as exc:
-            field, sep, reason = str(exc).partition(": ")
-            return Response({field if sep else "detail": [reason or str(exc)]}, status=400)
+        job = labeling_job_create(
+            project=self.project, kind=data["kind"], user=request.user,
+            backend=data.get("backend"), model_name=data.get("model") or None,
+            params=data.get("params"), scope=data.get("scope"), limit=data.get("limit"),
+            chunk_size=data.get("chunk_size"),
+        )  # fmt: skip
         return Response(LabelingJobOutputSerializer(job).data, status=status.HTTP_201_CREATED)
 
 

@@ -10,18 +10,20 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from annotation.errors import ApplicationError
 from annotation.models import Project
 from annotation.selectors.projects import MANAGE
 from annotation.web.access import project_for_role
-from labeling_jobs.models import Backend, JobKind, LabelingJob
+from annotation.web.errors import form_add_error
+from labeling_jobs.models import Backend, JobKind, LabelingJob, job_kinds_for
 from labeling_jobs.selectors import (
     consensus_summary,
+    evaluates_first_errors,
     evaluation_report,
     labeling_job_get,
     labeling_job_list,
 )
 from labeling_jobs.services import (
-    KIND_PROJECTS,
     labeling_job_cancel,
     labeling_job_create,
     labeling_job_retry,
@@ -56,9 +58,7 @@ class JobStartForm(forms.Form):
 
     def __init__(self, *args: object, project: Project, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["kind"].choices = [
-            (k, label) for k, label in JobKind.choices if KIND_PROJECTS[k] == project.kind
-        ]
+        self.fields["kind"].choices = [(k.value, k.label) for k in job_kinds_for(project.kind)]
 
     def params(self) -> dict[str, object]:
         d = self.cleaned_data
@@ -95,11 +95,8 @@ def jobs(request: HttpRequest, slug: str) -> HttpResponse:
                 project=project, kind=d["kind"], user=request.user, backend=d["backend"],
                 model_name=d["model"] or None, params=form.params(), limit=d.get("limit"),
             )  # fmt: skip
-        except ValueError as exc:
-            field, sep, reason = str(exc).partition(": ")
-            form.add_error(
-                field if sep and field in form.fields else None, reason if sep else str(exc)
-            )
+        except ApplicationError as exc:
+            form_add_error(form, exc)
         else:
             messages.success(
                 request,
@@ -109,7 +106,7 @@ def jobs(request: HttpRequest, slug: str) -> HttpResponse:
     against = request.GET.get("against", "processbench-experts")
     report = (
         evaluation_report(project=project, against=against)
-        if project.kind == "step_labels"
+        if evaluates_first_errors(project=project)
         else None
     )
     return render(

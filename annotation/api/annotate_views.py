@@ -37,7 +37,7 @@ from annotation.api.annotate_serializers import (
     ReviewItemSerializer,
     SuggestionOutputSerializer,
 )
-from annotation.api.views import ProjectScopedApi, service_errors
+from annotation.api.views import ProjectScopedApi
 from annotation.models import Annotation, Assignment, Flag, Item, Role
 from annotation.selectors.annotations import (
     annotation_list_for_annotator,
@@ -141,10 +141,9 @@ class AssignmentNextApi(ProjectScopedApi):
         data = self.AssignmentNextInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         exclude: list[int] = data.validated_data["exclude"]
-        with service_errors():
-            assignment = assignment_claim_next(
-                project=self.project, annotator=request.user, exclude_ids=exclude
-            )
+        assignment = assignment_claim_next(
+            project=self.project, annotator=request.user, exclude_ids=exclude
+        )
         if assignment is None:
             return Response(status=status.HTTP_204_NO_CONTENT)
         if not exclude:
@@ -185,13 +184,12 @@ class AssignmentSubmitApi(_OwnAssignmentMixin, ProjectScopedApi):
         data.is_valid(raise_exception=True)
         assignment = self.own_assignment(request, pk)
         submitted_before = assignment.annotation_id is not None
-        with service_errors():
-            annotation = annotation_submit(
-                assignment=assignment,
-                labels=data.validated_data["labels"],
-                client_token=data.validated_data["client_token"],
-                active_ms=data.validated_data["active_ms"],
-            )
+        annotation = annotation_submit(
+            assignment=assignment,
+            labels=data.validated_data["labels"],
+            client_token=data.validated_data["client_token"],
+            active_ms=data.validated_data["active_ms"],
+        )
         code = status.HTTP_200_OK if submitted_before else status.HTTP_201_CREATED
         return Response(AnnotationOutputSerializer(annotation).data, status=code)
 
@@ -212,10 +210,7 @@ class AssignmentSkipApi(_OwnAssignmentMixin, ProjectScopedApi):
         data = self.AssignmentSkipInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         assignment = self.own_assignment(request, pk)
-        with service_errors():
-            assignment = assignment_skip(
-                assignment=assignment, reason=data.validated_data["reason"]
-            )
+        assignment = assignment_skip(assignment=assignment, reason=data.validated_data["reason"])
         return Response(AssignmentStateSerializer(assignment).data)
 
 
@@ -269,12 +264,11 @@ class AnnotationEditApi(ProjectScopedApi):
         )
         if annotation is None:
             raise NotFound()
-        with service_errors():
-            annotation = annotation_edit(
-                annotation=annotation,
-                labels=data.validated_data["labels"],
-                client_token=data.validated_data["client_token"],
-            )
+        annotation = annotation_edit(
+            annotation=annotation,
+            labels=data.validated_data["labels"],
+            client_token=data.validated_data["client_token"],
+        )
         return Response(AnnotationOutputSerializer(annotation).data)
 
 
@@ -296,8 +290,7 @@ class ItemFlagCreateApi(ProjectScopedApi):
         data = self.ItemFlagInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         item = _item_visible_to(view=self, user=request.user, item_id=pk)
-        with service_errors():
-            flag = flag_create(item=item, user=request.user, **data.validated_data)
+        flag = flag_create(item=item, user=request.user, **data.validated_data)
         return Response(FlagOutputSerializer(flag).data, status=status.HTTP_201_CREATED)
 
 
@@ -387,9 +380,6 @@ class AdjudicationCreateApi(ProjectScopedApi):
         existed = Annotation.objects.filter(
             item=item, annotator=request.user, source=Annotation.Source.ADJUDICATION
         ).exists()
-        with service_errors():
-            annotation = adjudication_submit(
-                item=item, reviewer=request.user, **data.validated_data
-            )
+        annotation = adjudication_submit(item=item, reviewer=request.user, **data.validated_data)
         code = status.HTTP_200_OK if existed else status.HTTP_201_CREATED
         return Response(ReviewAnnotationSerializer(annotation).data, status=code)

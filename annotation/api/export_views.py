@@ -18,7 +18,7 @@ from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from annotation.api.views import ProjectScopedApi, service_errors
+from annotation.api.views import ProjectScopedApi
 from annotation.exporters import EXPORT_FORMAT_NAMES
 from annotation.models import ExportRun, Role
 from annotation.selectors.agreement import SOURCE_CHOICES, agreement_report
@@ -77,13 +77,12 @@ class ExportRunListCreateApi(ProjectScopedApi, generics.ListAPIView):
     def post(self, request: Request, slug: str) -> Response:
         data = self.ExportRunCreateInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        with service_errors():
-            run = export_run_start(
-                project=self.project,
-                fmt=data.validated_data["format"],
-                options=data.validated_data.get("options") or {},
-                user=request.user,
-            )
+        run = export_run_start(
+            project=self.project,
+            fmt=data.validated_data["format"],
+            options=data.validated_data.get("options") or {},
+            user=request.user,
+        )
         return Response(
             ExportRunOutputSerializer(run, context={"request": request}).data,
             status=status.HTTP_201_CREATED,
@@ -141,9 +140,8 @@ class AgreementApi(ProjectScopedApi):
                 report["computed_at"] = stats["_computed_at"]["agreement"].isoformat()
                 report["stale"] = False
                 return Response(report)
-        with service_errors():
-            report = agreement_report(
-                project=self.project, fields=fields, sources=sources, with_trend=False
-            )
+        report = agreement_report(
+            project=self.project, fields=fields, sources=sources, with_trend=False
+        )
         report["computed_at"] = None
         return Response(report)

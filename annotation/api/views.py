@@ -2,14 +2,12 @@
 
 Project-scoped views declare `roles`: per HTTP method, the project roles allowed to call it
 (`annotation.api.permissions.ProjectRole` checks them; non-members get 404). Services signal
-bad input with ValueError('field: reason'), which `service_errors` turns into a 400
-{field: [reason]}.
+bad input with ApplicationError, which the API's exception handler (`annotation.api.errors`)
+turns into a 400 {field: [message]}; any other exception is a 500.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any, ClassVar
 
 import django_filters
@@ -25,7 +23,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import generics, serializers, status
 from rest_framework.authtoken.views import ObtainAuthToken
-from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.exceptions import NotFound
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.request import Request
@@ -42,7 +40,6 @@ from annotation.api.serializers import (
     ProjectListOutputSerializer,
     ProjectOutputSerializer,
 )
-from annotation.errors import ApplicationError
 from annotation.importers import FORMAT_NAMES
 from annotation.importers.schema import NATIVE_RECORD_SCHEMA
 from annotation.models import ImportRun, Item, Project, ProjectKind, Role, User
@@ -65,24 +62,6 @@ from annotation.services.projects import (
 )
 
 READ_IMPORTS = frozenset({Role.MANAGER, Role.RESEARCHER})
-
-
-@contextmanager
-def service_errors() -> Iterator[None]:
-    """Turn a service's ValueError('field: reason') into a 400 {field: [reason]}.
-
-    Transitional: services are moving to ApplicationError, which the API's exception handler
-    answers by itself; once none raises ValueError for bad input, this goes.
-    """
-    try:
-        yield
-    except ApplicationError:
-        raise
-    except ValueError as exc:
-        field, sep, reason = str(exc).partition(": ")
-        if not sep:
-            field, reason = "non_field_errors", str(exc)
-        raise ValidationError({field: [reason]}) from exc
 
 
 class ProjectScopedApi(APIView):
@@ -191,8 +170,7 @@ class ProjectListCreateApi(APIView):
     def post(self, request: Request) -> Response:
         data = self.ProjectCreateInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        with service_errors():
-            project = project_create(created_by=request.user, **data.validated_data)
+        project = project_create(created_by=request.user, **data.validated_data)
         return Response(ProjectOutputSerializer(project).data, status=status.HTTP_201_CREATED)
 
 
@@ -216,8 +194,7 @@ class ProjectDetailApi(ProjectScopedApi):
     def patch(self, request: Request, slug: str) -> Response:
         data = self.ProjectUpdateInputSerializer(data=request.data, partial=True)
         data.is_valid(raise_exception=True)
-        with service_errors():
-            project = project_update(project=self.project, **data.validated_data)
+        project = project_update(project=self.project, **data.validated_data)
         return Response(ProjectOutputSerializer(project).data)
 
 
@@ -246,12 +223,11 @@ class MemberListSetApi(ProjectScopedApi):
     def post(self, request: Request, slug: str) -> Response:
         data = self.MemberSetInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        with service_errors():
-            membership = membership_set(
-                project=self.project,
-                user=data.validated_data["username"],
-                role=data.validated_data["role"],
-            )
+        membership = membership_set(
+            project=self.project,
+            user=data.validated_data["username"],
+            role=data.validated_data["role"],
+        )
         return Response(MembershipOutputSerializer(membership).data)
 
 
@@ -263,8 +239,7 @@ class MemberDeleteApi(ProjectScopedApi):
     @extend_schema(responses={204: None})
     def delete(self, request: Request, slug: str, pk: int) -> Response:
         membership = _object_or_404(membership_list(project=self.project).filter(pk=pk).first())
-        with service_errors():
-            membership_remove(membership=membership)
+        membership_remove(membership=membership)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -291,10 +266,9 @@ class DatasetListCreateApi(ProjectScopedApi):
     def post(self, request: Request, slug: str) -> Response:
         data = self.DatasetCreateInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        with service_errors():
-            dataset = dataset_create(
-                project=self.project, created_by=request.user, **data.validated_data
-            )
+        dataset = dataset_create(
+            project=self.project, created_by=request.user, **data.validated_data
+        )
         return Response(DatasetOutputSerializer(dataset).data, status=status.HTTP_201_CREATED)
 
 
@@ -392,15 +366,14 @@ class ImportRunListCreateApi(ProjectScopedApi, generics.ListAPIView):
     def post(self, request: Request, slug: str) -> Response:
         data = self.ImportRunCreateInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        with service_errors():
-            run = import_run_create(
-                project=self.project,
-                user=request.user,
-                upload=data.validated_data["file"],
-                fmt=data.validated_data["format"],
-                dataset_name=data.validated_data["dataset"],
-                options=data.validated_data.get("options") or {},
-            )
+        run = import_run_create(
+            project=self.project,
+            user=request.user,
+            upload=data.validated_data["file"],
+            fmt=data.validated_data["format"],
+            dataset_name=data.validated_data["dataset"],
+            options=data.validated_data.get("options") or {},
+        )
         return Response(ImportRunOutputSerializer(run).data, status=status.HTTP_201_CREATED)
 
 

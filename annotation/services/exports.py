@@ -18,7 +18,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from annotation.exporters import exporter_get
+from annotation.errors import ApplicationError
 from annotation.exporters.base import options_validate
 from annotation.models import ExportRun, Project, User
 
@@ -37,16 +37,11 @@ def export_options_check(
 ) -> dict[str, Any]:
     """Validate format and options for a project; returns the normalised options.
 
-    Raises ValueError('format: ...' / 'options.<name>: ...').
+    Raises ApplicationError (field `format` or `options.<name>`).
     """
-    from annotation.exporters.pipeline import export_sources
+    from annotation.exporters.pipeline import export_format_check, export_sources
 
-    exporter = exporter_get(fmt)
-    if project.kind not in exporter.project_kinds:
-        raise ValueError(
-            f"format: {fmt} exports {' or '.join(exporter.project_kinds)} projects; "
-            f"{project.slug!r} is a {project.kind} project"
-        )
+    export_format_check(project=project, fmt=fmt)
     opts = options_validate(options)
     export_sources(project=project, options=opts)
     return opts
@@ -56,7 +51,7 @@ def export_options_check(
 def export_run_start(
     *, project: Project, fmt: str, options: dict[str, Any] | None = None, user: User | None = None
 ) -> ExportRun:
-    """Record an export and queue it after commit. Bad format/options: ValueError."""
+    """Record an export and queue it after commit. Bad format/options: ApplicationError."""
     from annotation.tasks_exports import export_run_execute_task
 
     opts = export_options_check(project=project, fmt=fmt, options=options)
@@ -96,14 +91,14 @@ def export_run_execute(*, run_id: int) -> ExportRun | None:
             progress=progress,
             run_id=run.id,
         )
-    except (ValueError, OSError) as exc:
+    except (ApplicationError, OSError) as exc:
         logger.warning("export %s failed: %s", run.id, exc)
-        shutil.rmtree(partial, ignore_errors=True)
-        ExportRun.objects.filter(id=run.id).update(
-            status=ExportRun.Status.FAILED, error=str(exc)[:5000], finished_at=timezone.now()
-        )
-        run.refresh_from_db()
+        _export_run_fail(run, partial, str(exc))
         return run
+    except Exception as exc:
+        # A bug: record it for the page (which would otherwise poll forever), then re-raise.
+        _export_run_fail(run, partial, f"{type(exc).__name__}: {exc}")
+        raise
     shutil.rmtree(final, ignore_errors=True)
     partial.rename(final)
     counts = {
@@ -121,6 +116,14 @@ def export_run_execute(*, run_id: int) -> ExportRun | None:
     )
     run.refresh_from_db()
     return run
+
+
+def _export_run_fail(run: ExportRun, partial: Path, message: str) -> None:
+    shutil.rmtree(partial, ignore_errors=True)
+    ExportRun.objects.filter(id=run.id).update(
+        status=ExportRun.Status.FAILED, error=message[:5000], finished_at=timezone.now()
+    )
+    run.refresh_from_db()
 
 
 def export_file_path(*, run: ExportRun, filename: str) -> Path | None:

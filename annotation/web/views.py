@@ -5,8 +5,6 @@ Views stay thin: selectors read, services write, and the templates present.
 
 from __future__ import annotations
 
-from typing import Any
-
 import markdown as md
 import nh3
 from django.contrib import messages
@@ -20,6 +18,7 @@ from django.utils.safestring import SafeString, mark_safe
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import reswap, retarget
 
+from annotation.errors import ApplicationError
 from annotation.models import ImportRun, Membership, Project, Role
 from annotation.selectors.annotations import annotator_progress_many
 from annotation.selectors.items import dataset_list, import_run_list
@@ -36,6 +35,7 @@ from annotation.services.projects import project_create
 from annotation.services.users import user_api_token_regenerate
 from annotation.web.access import project_and_role
 from annotation.web.annotate import ANNOTATE_ROLES
+from annotation.web.errors import form_add_error
 from annotation.web.forms import ImportCreateForm, ProjectCreateForm
 from annotation.web.review import REVIEW_ROLES
 
@@ -50,20 +50,6 @@ def markdown_render(text: str) -> SafeString:
     allow-list (scripts, styles, event handlers, javascript: links), whatever the source."""
     html = md.markdown(text or "", extensions=["extra", "sane_lists"])
     return mark_safe(nh3.clean(html))  # noqa: S308 - sanitised by nh3 just above
-
-
-def _split_field_error(exc: ValueError) -> tuple[str | None, str]:
-    """Services raise ValueError('field: reason'); the field may be absent or dotted."""
-    text = str(exc)
-    field, sep, reason = text.partition(": ")
-    if not sep:
-        return None, text
-    return field.split(".")[0], reason
-
-
-def _add_service_error(form: Any, exc: ValueError) -> None:
-    field, reason = _split_field_error(exc)
-    form.add_error(field if field in form.fields else None, reason)
 
 
 def _project_or_404(request: HttpRequest, slug: str) -> tuple[Project, str]:
@@ -126,8 +112,8 @@ def project_new(request: HttpRequest) -> HttpResponse:
     if form.is_valid():
         try:
             project = project_create(created_by=request.user, **form.cleaned_data)
-        except ValueError as exc:
-            _add_service_error(form, exc)
+        except ApplicationError as exc:
+            form_add_error(form, exc)
         else:
             messages.success(request, f"Project “{project.name}” created; you are its manager.")
             return redirect("project_detail", slug=project.slug)
@@ -177,7 +163,19 @@ def import_create(request: HttpRequest, slug: str) -> HttpResponse:
     if role not in MANAGE:
         raise PermissionDenied("Only the project's managers can import data.")
     form = ImportCreateForm(request.POST, request.FILES, project=project)
-    if not form.is_valid():
+    run = None
+    if form.is_valid():
+        try:
+            run = import_run_create(
+                project=project,
+                user=request.user,
+                upload=form.cleaned_data["file"],
+                fmt=form.cleaned_data["format"],
+                dataset_name=form.cleaned_data["dataset_name"],
+            )
+        except ApplicationError as exc:
+            form_add_error(form, exc)
+    if run is None:
         if request.htmx:
             response = render(
                 request,
@@ -186,13 +184,6 @@ def import_create(request: HttpRequest, slug: str) -> HttpResponse:
             )
             return reswap(retarget(response, "#upload-form"), "outerHTML")
         return _project_render(request, project, role, form=form, status=400)
-    run = import_run_create(
-        project=project,
-        user=request.user,
-        upload=form.cleaned_data["file"],
-        fmt=form.cleaned_data["format"],
-        dataset_name=form.cleaned_data["dataset_name"],
-    )
     if request.htmx:
         return render(
             request,

@@ -4,6 +4,7 @@ and every method end to end on the tiny model (in process; the worker tests cove
 import pytest
 from django.db.models import Count
 
+from annotation.errors import ApplicationError
 from annotation.models import Annotation, Item, StepLabel, Suggestion, User
 from labeling_jobs.models import JobChunk, JobStatus, LabelingJob
 from labeling_jobs.services import (
@@ -62,7 +63,7 @@ def test_demo_model_is_the_default(step_project, settings):
     ],
 )
 def test_create_rejects_bad_requests(step_project, kind, params, message):
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(ApplicationError, match=message):
         labeling_job_create(project=step_project(), kind=kind, params=params, enqueue=False)
 
 
@@ -72,11 +73,11 @@ def test_scope_and_limit(step_project, tiny_model_dir):
                               scope={"external_ids": ["t1", "t2", "t3"]})  # fmt: skip
     assert job.progress_total == 2
     assert job.scope == {"external_ids": ["t1", "t2", "t3"], "limit": 2}
-    with pytest.raises(ValueError, match="scope: no items match"):
+    with pytest.raises(ApplicationError, match="scope: no items match"):
         labeling_job_create(
             project=project, kind="step_judge", scope={"external_ids": ["zz"]}, enqueue=False
         )
-    with pytest.raises(ValueError, match="scope: unknown"):
+    with pytest.raises(ApplicationError, match="scope: unknown"):
         labeling_job_create(project=project, kind="step_judge", scope={"where": 1}, enqueue=False)
 
 
