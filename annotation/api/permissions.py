@@ -2,7 +2,7 @@
 
 Every project-scoped view names, per HTTP method, the roles that may call it
 (`ProjectScopedApi.roles`). `ProjectRole` resolves the project from the URL's slug through
-`project_get_for_user`: a caller who is not a member gets 404, exactly as if the project did
+`project_with_role_for_user`: a caller who is not a member gets 404, exactly as if the project did
 not exist, so slugs of other projects do not leak; a member whose role is not allowed gets 403.
 """
 
