@@ -6,8 +6,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from annotation.aggregation import Vote
-from annotation.agreement import most_similar_triple, rounded_mean
+from annotation.aggregation import Vote, most_similar_triple, rounded_mean
 from annotation.exporters.base import ExportContext, Exporter, Row, item_agreement
 from annotation.exporters.source import AnnotationData, ItemData
 from annotation.models import Annotation

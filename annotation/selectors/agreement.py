@@ -25,7 +25,19 @@ from typing import Any
 import numpy as np
 from django.db.models import Min, QuerySet
 
-from annotation.agreement import LongRatings
+from annotation.aggregation import majority_vote
+from annotation.agreement import (
+    LongRatings,
+    _alpha_from_counts,
+    alpha_long,
+    cohen_kappa,
+    coincidence_matrix,
+    confusion_matrix,
+    field_agreement,
+    first_error_agreement_long,
+    json_float,
+    value_domain_of,
+)
 from annotation.errors import ApplicationError
 from annotation.kinds import label_kind_for
 from annotation.kinds.base import FieldSpec
@@ -36,10 +48,10 @@ from annotation.models import (
     Project,
     Step,
     StepLabel,
-    Suggestion,
     TurnLabel,
     User,
 )
+from annotation.selectors.agreement_models import pair_key, suggestion_ratings
 
 RATER_SOURCES = (Annotation.Source.HUMAN, Annotation.Source.IMPORTED)
 SOURCE_CHOICES = {
@@ -164,11 +176,6 @@ def _finish(spec: FieldSpec, units: Any, raters: Any, values: Any, days: Any) ->
     )
 
 
-def _pair_key(a: int, b: int) -> int:
-    lo, hi = (a, b) if a < b else (b, a)
-    return (lo << 32) | hi
-
-
 def agreement_ratings(
     *, project: Project, spec: FieldSpec, sources: Sequence[str] = RATER_SOURCES
 ) -> FieldRatings:
@@ -214,7 +221,7 @@ def agreement_ratings(
         u, r, v, d = [], [], [], []
         for a, b, annotator, strength, created in rows:
             s = strength if a < b else -strength
-            u.append(_pair_key(a, b))
+            u.append(pair_key(a, b))
             r.append(annotator)
             v.append(float(np.sign(s)) if key == "preference_direction" else float(s))
             d.append(_day(created))
@@ -272,123 +279,6 @@ def _step_correct(project: Project, spec: FieldSpec, sources: Sequence[str]) -> 
     return _finish(spec, steps[step_rows, 2], fe[rep, 2], values, fe[rep, 4])
 
 
-# --- model pre-labels ----------------------------------------------------------------------
-
-_POSITIVE = {"1", "+1", "+", "correct", "right", "positive", "true", "yes", "good", "great"}
-_NEGATIVE = {"-1", "-", "incorrect", "wrong", "negative", "false", "no", "bad"}
-_NEUTRAL = {"0", "neutral", "okay", "ok"}
-
-
-def suggestion_step_value(label: str, score: float | None) -> float | None:
-    """A step suggestion as a −1/0/+1 rating: its label when it names one, else its score
-    (P(correct) or an MC estimate) thresholded at 0.5."""
-    low = (label or "").strip().lower()
-    if low in _POSITIVE:
-        return 1.0
-    if low in _NEGATIVE:
-        return -1.0
-    if low in _NEUTRAL:
-        return 0.0
-    if score is not None:
-        return 1.0 if score >= 0.5 else -1.0
-    return None
-
-
-def _int_label(label: str) -> int | None:
-    try:
-        return int(str(label).strip())
-    except (TypeError, ValueError):
-        return None
-
-
-@dataclass(slots=True)
-class ModelRatings:
-    method: str
-    model_name: str
-    field: str
-    units: list[int]
-    values: list[float]
-
-
-def suggestion_ratings(*, project: Project, spec: FieldSpec) -> list[ModelRatings]:
-    """Each (method, model) pre-labeler's values on the units of `spec`.
-
-    Conventions read from Suggestion rows: step targets (`step:N`, with `step` set) for
-    `step_rating`/`step_correct`; item targets whose label is an integer (the first wrong
-    step, −1 none) for `first_error_index`; turn targets with the field in `raw["field"]`
-    (or a label `field=value`) for `turn:<field>`; item targets of pair judges with an
-    integer strength label (or `a`/`b`/`tie`) between candidates `raw["candidate_a"]`
-    and `raw["candidate_b"]` (indexes, default 0 and 1) for the preference fields.
-    """
-    qs = Suggestion.objects.filter(item__project=project)
-    out: dict[tuple[str, str], ModelRatings] = {}
-
-    def add(method: str, model: str, unit: int, value: float) -> None:
-        key = (method, model)
-        if key not in out:
-            out[key] = ModelRatings(method, model, spec.key, [], [])
-        out[key].units.append(unit)
-        out[key].values.append(value)
-
-    if spec.key in ("step_rating", "step_correct"):
-        rows = qs.filter(step__isnull=False).values_list(
-            "method", "model_name", "step_id", "label", "score"
-        )
-        for method, model, step_id, label, score in rows.iterator(chunk_size=20_000):
-            v = suggestion_step_value(label, score)
-            if v is None:
-                continue
-            if spec.key == "step_correct":
-                v = 1.0 if v >= 0 else 0.0
-            add(method, model, step_id, v)
-    elif spec.key == "first_error_index":
-        rows = qs.filter(target="item").values_list("method", "model_name", "item_id", "label")
-        for method, model, item_id, label in rows.iterator(chunk_size=20_000):
-            v = _int_label(label)
-            if v is not None and v >= -1:
-                add(method, model, item_id, float(v))
-    elif spec.key.startswith("turn:"):
-        name = spec.key.split(":", 1)[1]
-        code_of = {c: float(i) for i, c in enumerate(spec.codes or ())}
-        rows = qs.filter(turn__isnull=False).values_list(
-            "method", "model_name", "turn_id", "label", "raw"
-        )
-        for method, model, turn_id, label, raw in rows.iterator(chunk_size=20_000):
-            fld, value = (raw or {}).get("field"), label
-            if fld is None and "=" in (label or ""):
-                fld, value = label.split("=", 1)
-            if fld == name and value in code_of:
-                add(method, model, turn_id, code_of[value])
-    elif spec.key in ("preference_direction", "preference_strength"):
-        from annotation.models import Candidate
-
-        rows = list(
-            qs.filter(target="item").values_list("method", "model_name", "item_id", "label", "raw")
-        )
-        cand = {}
-        if rows:
-            cand = {
-                (i, x): cid
-                for i, x, cid in Candidate.objects.filter(
-                    item_id__in={r[2] for r in rows}
-                ).values_list("item_id", "index", "id")
-            }
-        for method, model, item_id, label, raw in rows:
-            raw = raw or {}
-            low = (label or "").strip().lower()
-            s = {"a": -1, "b": 1, "tie": 0}.get(low, _int_label(label))
-            a = cand.get((item_id, raw.get("candidate_a", 0)))
-            b = cand.get((item_id, raw.get("candidate_b", 1)))
-            if s is None or a is None or b is None or not -3 <= s <= 3:
-                continue
-            s = s if a < b else -s
-            add(
-                method, model, _pair_key(a, b),
-                float(np.sign(s)) if spec.key == "preference_direction" else float(s),
-            )  # fmt: skip
-    return list(out.values())
-
-
 # --- the report (the numbers the dashboard, the API and `manage.py agreement` show) -------
 
 TREND_POINTS = 8
@@ -396,7 +286,6 @@ TREND_POINTS = 8
 
 def _trend(fr: FieldRatings) -> list[dict[str, Any]]:
     """Cumulative α at up to TREND_POINTS moments between the first and last rating."""
-    from annotation.agreement import alpha_long
 
     if len(fr.day) == 0:
         return []
@@ -417,7 +306,6 @@ def _trend(fr: FieldRatings) -> list[dict[str, Any]]:
 
 
 def _jf(x: float | None) -> float | None:
-    from annotation.agreement import json_float
 
     return json_float(x)
 
@@ -433,12 +321,6 @@ def field_report(
     with_trend: bool = True, with_models: bool = True,
 ) -> dict[str, Any]:  # fmt: skip
     """Every agreement figure of one field, JSON-ready."""
-    from annotation.agreement import (
-        coincidence_matrix,
-        field_agreement,
-        first_error_agreement_long,
-        value_domain_of,
-    )
 
     fr = agreement_ratings(project=project, spec=spec, sources=sources)
     r = fr.ratings
@@ -489,13 +371,6 @@ def _model_vs_consensus(
     project: Project, spec: FieldSpec, fr: FieldRatings, domain: np.ndarray
 ) -> list[dict[str, Any]]:
     """Each pre-labeler against the majority of the raters on the units both cover."""
-    from annotation.agreement import (
-        _alpha_from_counts,
-        cohen_kappa,
-        confusion_matrix,
-        majority_vote,
-    )
-
     models = suggestion_ratings(project=project, spec=spec)
     if not models or fr.ratings.n_units == 0:
         return []
