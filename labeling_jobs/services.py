@@ -30,13 +30,13 @@ from annotation.services.suggestions import (
     suggestion_bulk_upsert,
 )
 from labeling_jobs.backends import BackendError, BackendUnavailable, backend_get
+from labeling_jobs.method_base import MethodContext
 from labeling_jobs.methods import (
     COMMON_DEFAULTS,
     KIND_DEFAULTS,
     NEEDS_MODEL,
     RUNNERS,
     UNFINISHED_POLICIES,
-    MethodContext,
 )
 from labeling_jobs.models import (
     ACTIVE_STATUSES,
