@@ -6,7 +6,7 @@ from django.db.models import Count
 
 from annotation.errors import ApplicationError
 from annotation.models import Annotation, Item, StepLabel, Suggestion, User
-from labeling_jobs.models import JobChunk, JobStatus, LabelingJob
+from labeling_jobs.models import JOB_KIND_SPECS, JobChunk, JobStatus, LabelingJob
 from labeling_jobs.services import (
     labeling_job_cancel,
     labeling_job_chunk_run,
@@ -21,7 +21,11 @@ FAST_MC = {"n_rollouts": 2, "max_new_tokens": 6}
 
 def run(project, kind, model=None, **kw):
     job = labeling_job_create(project=project, kind=kind, model_name=model, enqueue=False, **kw)
-    return labeling_job_run_inline(job=job)
+    job = labeling_job_run_inline(job=job)
+    # A job writes only the suggestion methods its kind declares.
+    written = set(Suggestion.objects.filter(job_id=job.id).values_list("method", flat=True))
+    assert written <= set(JOB_KIND_SPECS[job.kind].methods)
+    return job
 
 
 def test_create_splits_into_chunks_and_enqueues_after_commit(
