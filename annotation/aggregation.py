@@ -47,7 +47,7 @@ class Aggregator:
 
     def __init__(
         self,
-        classes: Sequence[float],
+        classes: npt.ArrayLike,
         *,
         errors: np.ndarray | None = None,
         priors: np.ndarray | None = None,
@@ -110,12 +110,13 @@ class Aggregator:
         if len(votes) == 1:
             return FinalLabel(float(votes[0].value), "single" + mark, 1.0, 1)
         values = [float(v.value) for v in votes]
-        known = self.errors is not None and all(v.annotator in self.worker_index for v in votes)
-        if known and np.isin(values, self.classes).all():
+        errors = self.errors
+        known = errors is not None and all(v.annotator in self.worker_index for v in votes)
+        if known and errors is not None and np.isin(values, self.classes).all():
             post = dawid_skene_posterior(
                 [self.worker_index[v.annotator] for v in votes],
                 np.searchsorted(self.classes, values),
-                errors=self.errors,
+                errors=errors,
                 priors=self.priors if self.priors is not None else np.ones(len(self.classes)),
             )
             k = int(post.argmax())

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -32,7 +32,7 @@ NAN = float("nan")
 # --- building blocks -----------------------------------------------------------------------
 
 
-def value_domain_of(data: npt.ArrayLike, value_domain: Sequence[float] | None = None) -> FloatArray:
+def value_domain_of(data: npt.ArrayLike, value_domain: npt.ArrayLike | None = None) -> FloatArray:
     """The sorted distinct values of `data` (ignoring nan), or `value_domain` as floats."""
     if value_domain is not None:
         return np.asarray(value_domain, dtype=np.float64)
@@ -40,7 +40,7 @@ def value_domain_of(data: npt.ArrayLike, value_domain: Sequence[float] | None = 
     return np.unique(arr[~np.isnan(arr)])
 
 
-def value_counts(data: npt.ArrayLike, value_domain: Sequence[float] | None = None) -> IntArray:
+def value_counts(data: npt.ArrayLike, value_domain: npt.ArrayLike | None = None) -> IntArray:
     """(n_units, n_values) counts of raters giving each value to each unit.
 
     Raises ValueError when `data` holds a value outside `value_domain`.
@@ -377,7 +377,7 @@ def field_agreement(
     level: Level,
     value_domain: Sequence[float] | None = None,
     kappa_weights: Literal["linear", "quadratic"] | None = None,
-) -> dict[str, object]:
+) -> dict[str, Any]:
     """Every statistic of one label field, JSON-ready (nan becomes None).
 
     Keys: n_units (rated at least twice), n_ratings, n_raters, alpha, percent_agreement,
@@ -449,7 +449,7 @@ def _fleiss_from_counts(counts: FloatArray) -> FleissResult:
     return FleissResult(float((p_i.mean() - p_e) / (1 - p_e)), len(m), int(n))
 
 
-def coincidence_matrix(r: LongRatings, domain: Sequence[float]) -> FloatArray:
+def coincidence_matrix(r: LongRatings, domain: npt.ArrayLike) -> FloatArray:
     """Krippendorff's coincidence matrix: pooled pairs of values given to the same unit by
     different raters (symmetric; the "confusion matrix" between any two raters)."""
     dom = np.asarray(domain, dtype=np.float64)

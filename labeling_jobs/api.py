@@ -3,15 +3,12 @@ and retry; managers, reviewers and researchers read. Non-members get 404."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from rest_framework import serializers, status
-from rest_framework.permissions import IsAuthenticated
-from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
-from annotation.api.permissions import ProjectRole
+from annotation.api.views import AuthedRequest, ProjectScopedApi
 from annotation.selectors.projects import MANAGE, READ_ITEMS
 from labeling_jobs.models import Backend, JobKind, LabelingJob
 from labeling_jobs.selectors import labeling_job_get, labeling_job_list
@@ -42,9 +39,8 @@ def _job_or_404(view: Any, pk: int) -> LabelingJob:
     return job
 
 
-class LabelingJobListCreateApi(APIView):
-    permission_classes = [IsAuthenticated, ProjectRole]
-    roles = {"GET": MANAGE | READ_ITEMS, "POST": MANAGE}
+class LabelingJobListCreateApi(ProjectScopedApi):
+    roles: ClassVar[dict[str, frozenset[str]]] = {"GET": MANAGE | READ_ITEMS, "POST": MANAGE}
 
     class InputSerializer(serializers.Serializer):
         kind = serializers.ChoiceField(choices=JobKind.choices)
@@ -59,11 +55,11 @@ class LabelingJobListCreateApi(APIView):
             required=False, min_value=1, max_value=1000, allow_null=True
         )
 
-    def get(self, request: Request, slug: str) -> Response:
+    def get(self, request: AuthedRequest, slug: str) -> Response:
         jobs = labeling_job_list(project=self.project)
         return Response(LabelingJobOutputSerializer(jobs, many=True).data)
 
-    def post(self, request: Request, slug: str) -> Response:
+    def post(self, request: AuthedRequest, slug: str) -> Response:
         ser = self.InputSerializer(data=request.data)
         ser.is_valid(raise_exception=True)
         data = ser.validated_data
@@ -76,19 +72,17 @@ class LabelingJobListCreateApi(APIView):
         return Response(LabelingJobOutputSerializer(job).data, status=status.HTTP_201_CREATED)
 
 
-class LabelingJobDetailApi(APIView):
-    permission_classes = [IsAuthenticated, ProjectRole]
-    roles = {"GET": MANAGE | READ_ITEMS}
+class LabelingJobDetailApi(ProjectScopedApi):
+    roles: ClassVar[dict[str, frozenset[str]]] = {"GET": MANAGE | READ_ITEMS}
 
-    def get(self, request: Request, slug: str, pk: int) -> Response:
+    def get(self, request: AuthedRequest, slug: str, pk: int) -> Response:
         return Response(LabelingJobOutputSerializer(_job_or_404(self, pk)).data)
 
 
-class LabelingJobCancelApi(APIView):
-    permission_classes = [IsAuthenticated, ProjectRole]
-    roles = {"POST": MANAGE}
+class LabelingJobCancelApi(ProjectScopedApi):
+    roles: ClassVar[dict[str, frozenset[str]]] = {"POST": MANAGE}
 
-    def post(self, request: Request, slug: str, pk: int) -> Response:
+    def post(self, request: AuthedRequest, slug: str, pk: int) -> Response:
         job = _job_or_404(self, pk)
         if not labeling_job_cancel(job=job):
             return Response({"detail": f"job {job.id} is already {job.status}"}, status=409)
@@ -96,11 +90,10 @@ class LabelingJobCancelApi(APIView):
         return Response(LabelingJobOutputSerializer(job).data)
 
 
-class LabelingJobRetryApi(APIView):
-    permission_classes = [IsAuthenticated, ProjectRole]
-    roles = {"POST": MANAGE}
+class LabelingJobRetryApi(ProjectScopedApi):
+    roles: ClassVar[dict[str, frozenset[str]]] = {"POST": MANAGE}
 
-    def post(self, request: Request, slug: str, pk: int) -> Response:
+    def post(self, request: AuthedRequest, slug: str, pk: int) -> Response:
         job = _job_or_404(self, pk)
         if job.status not in ("failed", "cancelled"):
             return Response(

@@ -365,16 +365,16 @@ def run_first_error_search(ctx: MethodContext) -> ChunkOutput:
         steps = _steps(item)
         spent = 0
         for step in steps:
-            v = step_values.get((item.id, step.index))
-            if v is None:
+            found = step_values.get((item.id, step.index))
+            if found is None:
                 continue
-            spent += v.n_rollouts
+            spent += found.n_rollouts
             last = step.index == len(steps) - 1
             out.suggestions.append(
                 ctx.suggestion(
                     item, SuggestionMethod.FIRST_ERROR_SEARCH, f"step:{step.index}", step=step,
-                    score=v.value, label="" if v.hard is None else str(v.hard),
-                    raw=v.raw(policy, "final_answer" if last else "rollouts"),
+                    score=found.value, label="" if found.hard is None else str(found.hard),
+                    raw=found.raw(policy, "final_answer" if last else "rollouts"),
                 )
             )  # fmt: skip
         per_step = n * (len(steps) - 1)
@@ -428,7 +428,7 @@ def run_consensus(ctx: MethodContext) -> ChunkOutput:
             )
             continue
         out.stats["agreed"] += 1
-        if ctx.params["auto_accept"]:
+        if ctx.params["auto_accept"] and j is not None:
             out.consensus_labels.append((item, int(j)))
             out.stats["auto_labeled"] += 1
         out.suggestions.append(

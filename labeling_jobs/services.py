@@ -54,11 +54,11 @@ SCOPE_KEYS = frozenset({"dataset_id", "item_ids", "external_ids", "is_complete",
 
 
 def chunk_size_default() -> int:
-    return settings.STEPWISE_LABELING_CHUNK_SIZE
+    return int(settings.STEPWISE_LABELING_CHUNK_SIZE)
 
 
 def max_attempts() -> int:
-    return settings.STEPWISE_LABELING_MAX_ATTEMPTS
+    return int(settings.STEPWISE_LABELING_MAX_ATTEMPTS)
 
 
 def _params_merge(kind: str, params: dict[str, Any] | None) -> dict[str, Any]:

@@ -64,7 +64,8 @@ class LabelItemSerializer(serializers.ModelSerializer):
         kind = self.context.get("kind")
         if kind is not None and name not in LABEL_KINDS[kind].shown_parts:
             return []
-        return serializer(getattr(item, name).all(), many=True).data
+        rows: Any = serializer(getattr(item, name).all(), many=True).data  # a ReturnList
+        return rows
 
     def get_steps(self, obj: Item) -> list[dict[str, Any]]:
         return self._part(obj, "steps", StepOutputSerializer)
@@ -109,7 +110,7 @@ class AssignmentOutputSerializer(serializers.Serializer):
             "overlap": project.overlap,
         }
 
-    def get_suggestions(self, obj: Assignment) -> dict[str, list[dict[str, Any]]]:
+    def get_suggestions(self, obj: Assignment) -> dict[str, Any]:
         return {
             target: SuggestionOutputSerializer(rows, many=True).data
             for target, rows in self.context["suggestions"].items()
@@ -189,8 +190,8 @@ class ReviewAnnotationSerializer(serializers.ModelSerializer):
 class FlagOutputSerializer(serializers.ModelSerializer):
     class Meta:
         model = Flag
-        fields = ("id", "item", "reason", "note", "created_at", "resolved_at")
-        read_only_fields = fields
+        fields: tuple[str, ...] = ("id", "item", "reason", "note", "created_at", "resolved_at")
+        read_only_fields: tuple[str, ...] = fields
 
 
 class ReviewFlagSerializer(FlagOutputSerializer):

@@ -15,10 +15,9 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, serializers, status
 from rest_framework.exceptions import NotFound
-from rest_framework.request import Request
 from rest_framework.response import Response
 
-from annotation.api.views import ProjectScopedApi
+from annotation.api.views import AuthedRequest, ProjectScopedApi
 from annotation.exporters import EXPORT_FORMAT_NAMES
 from annotation.models import ExportRun, Role
 from annotation.selectors.agreement import SOURCE_CHOICES, agreement_report
@@ -74,7 +73,7 @@ class ExportRunListCreateApi(ProjectScopedApi, generics.ListAPIView):
     @extend_schema(
         request=ExportRunCreateInputSerializer, responses={201: ExportRunOutputSerializer}
     )
-    def post(self, request: Request, slug: str) -> Response:
+    def post(self, request: AuthedRequest, slug: str) -> Response:
         data = self.ExportRunCreateInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         run = export_run_start(
@@ -105,7 +104,7 @@ class ExportRunDownloadApi(ProjectScopedApi):
     roles: ClassVar[dict[str, frozenset[str]]] = {"GET": EXPORTERS_ROLES}
 
     @extend_schema(responses={(200, "application/octet-stream"): OpenApiTypes.BINARY})
-    def get(self, request: Request, slug: str, pk: int, filename: str) -> FileResponse:
+    def get(self, request: AuthedRequest, slug: str, pk: int, filename: str) -> FileResponse:
         run = _runs(self).filter(pk=pk).first()
         path = export_file_path(run=run, filename=filename) if run is not None else None
         if path is None:
@@ -127,7 +126,7 @@ class AgreementApi(ProjectScopedApi):
         ],
         responses={200: OpenApiTypes.OBJECT},
     )
-    def get(self, request: Request, slug: str) -> Response:
+    def get(self, request: AuthedRequest, slug: str) -> Response:
         fields = request.query_params.getlist("field") or None
         sources = request.query_params.get("sources") or None
         fresh = request.query_params.get("fresh") in ("1", "true", "yes")

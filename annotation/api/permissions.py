@@ -14,6 +14,7 @@ from rest_framework.exceptions import NotFound
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 
+from annotation.models import User
 from annotation.selectors.projects import project_with_role_for_user
 
 if TYPE_CHECKING:
@@ -30,11 +31,14 @@ class ProjectRole(BasePermission):
     message = "Your role in this project does not allow this."
 
     def has_permission(self, request: Request, view: APIView) -> bool:
+        if not isinstance(request.user, User):
+            return False  # IsAuthenticated answered 401 already
         found = project_with_role_for_user(user=request.user, slug=view.kwargs["slug"])
         if found is None:
             raise NotFound("No such project.")
         project, role = found
-        view.project = project
-        view.role = role
+        scoped: Any = view  # a ProjectScopedApi: it declares `project`, `role` and `roles`
+        scoped.project = project
+        scoped.role = role
         roles: dict[str, Any] = getattr(view, "roles", {})
         return role in roles.get(request.method or "", ())

@@ -64,6 +64,13 @@ from annotation.services.projects import (
 READ_IMPORTS = frozenset({Role.MANAGER, Role.RESEARCHER})
 
 
+class AuthedRequest(Request):
+    """A request to a view behind IsAuthenticated (every view here but the public ones):
+    its user is signed in. For type checking; views receive the ordinary request."""
+
+    user: User
+
+
 class ProjectScopedApi(APIView):
     """Base of views under /projects/{slug}/: sets `self.project` and `self.role`."""
 
@@ -162,12 +169,12 @@ class ProjectListCreateApi(APIView):
         show_suggestions = serializers.BooleanField(required=False)
 
     @extend_schema(responses=ProjectListOutputSerializer(many=True))
-    def get(self, request: Request) -> Response:
+    def get(self, request: AuthedRequest) -> Response:
         projects = project_list_for_user(user=request.user)
         return Response(ProjectListOutputSerializer(projects, many=True).data)
 
     @extend_schema(request=ProjectCreateInputSerializer, responses={201: ProjectOutputSerializer})
-    def post(self, request: Request) -> Response:
+    def post(self, request: AuthedRequest) -> Response:
         data = self.ProjectCreateInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         project = project_create(created_by=request.user, **data.validated_data)
@@ -187,11 +194,11 @@ class ProjectDetailApi(ProjectScopedApi):
         show_suggestions = serializers.BooleanField(required=False)
 
     @extend_schema(responses=ProjectOutputSerializer)
-    def get(self, request: Request, slug: str) -> Response:
+    def get(self, request: AuthedRequest, slug: str) -> Response:
         return Response(ProjectOutputSerializer(self.project).data)
 
     @extend_schema(request=ProjectUpdateInputSerializer, responses=ProjectOutputSerializer)
-    def patch(self, request: Request, slug: str) -> Response:
+    def patch(self, request: AuthedRequest, slug: str) -> Response:
         data = self.ProjectUpdateInputSerializer(data=request.data, partial=True)
         data.is_valid(raise_exception=True)
         project = project_update(project=self.project, **data.validated_data)
@@ -215,12 +222,12 @@ class MemberListSetApi(ProjectScopedApi):
         role = serializers.ChoiceField(choices=Role.choices)
 
     @extend_schema(responses=MembershipOutputSerializer(many=True))
-    def get(self, request: Request, slug: str) -> Response:
+    def get(self, request: AuthedRequest, slug: str) -> Response:
         members = membership_list(project=self.project)
         return Response(MembershipOutputSerializer(members, many=True).data)
 
     @extend_schema(request=MemberSetInputSerializer, responses=MembershipOutputSerializer)
-    def post(self, request: Request, slug: str) -> Response:
+    def post(self, request: AuthedRequest, slug: str) -> Response:
         data = self.MemberSetInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         membership = membership_set(
@@ -237,7 +244,7 @@ class MemberDeleteApi(ProjectScopedApi):
     roles: ClassVar[dict[str, frozenset[str]]] = {"DELETE": MANAGE}
 
     @extend_schema(responses={204: None})
-    def delete(self, request: Request, slug: str, pk: int) -> Response:
+    def delete(self, request: AuthedRequest, slug: str, pk: int) -> Response:
         membership = _object_or_404(membership_list(project=self.project).filter(pk=pk).first())
         membership_remove(membership=membership)
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -258,12 +265,12 @@ class DatasetListCreateApi(ProjectScopedApi):
         provenance = serializers.CharField(required=False, allow_blank=True)
 
     @extend_schema(responses=DatasetOutputSerializer(many=True))
-    def get(self, request: Request, slug: str) -> Response:
+    def get(self, request: AuthedRequest, slug: str) -> Response:
         datasets = dataset_list(project=self.project)
         return Response(DatasetOutputSerializer(datasets, many=True).data)
 
     @extend_schema(request=DatasetCreateInputSerializer, responses={201: DatasetOutputSerializer})
-    def post(self, request: Request, slug: str) -> Response:
+    def post(self, request: AuthedRequest, slug: str) -> Response:
         data = self.DatasetCreateInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         dataset = dataset_create(
@@ -276,7 +283,7 @@ class DatasetDetailApi(ProjectScopedApi):
     roles: ClassVar[dict[str, frozenset[str]]] = {"GET": ALL_ROLES}
 
     @extend_schema(responses=DatasetOutputSerializer)
-    def get(self, request: Request, slug: str, pk: int) -> Response:
+    def get(self, request: AuthedRequest, slug: str, pk: int) -> Response:
         dataset = _object_or_404(dataset_list(project=self.project).filter(pk=pk).first())
         return Response(DatasetOutputSerializer(dataset).data)
 
@@ -363,7 +370,7 @@ class ImportRunListCreateApi(ProjectScopedApi, generics.ListAPIView):
     @extend_schema(
         request=ImportRunCreateInputSerializer, responses={201: ImportRunOutputSerializer}
     )
-    def post(self, request: Request, slug: str) -> Response:
+    def post(self, request: AuthedRequest, slug: str) -> Response:
         data = self.ImportRunCreateInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         run = import_run_create(

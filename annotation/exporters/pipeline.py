@@ -288,7 +288,7 @@ def export_write(
         path = out_dir / rel
         sha = hashlib.sha256()
         with open(path, "rb") as fh:
-            for block in iter(lambda fh=fh: fh.read(1 << 20), b""):
+            while block := fh.read(1 << 20):
                 sha.update(block)
         files.append(
             {"path": rel, "split": split, "records": writer.counts[split],
@@ -312,10 +312,12 @@ def export_write(
         .values_list("method", "model_name", "job_id", "n")
         .order_by("method", "model_name", "job_id")
     ]
-    creators = set()
+    creators: set[str] = set()
     for a in annotators:
         creators.add(
-            {"human": "expert-generated", "imported": "found"}.get(a["kind"], "machine-generated")
+            {"human": "expert-generated", "imported": "found"}.get(
+                str(a["kind"]), "machine-generated"
+            )
         )
     total = sum(writer.counts.values())
     manifest: dict[str, Any] = {

@@ -10,7 +10,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from annotation.errors import ApplicationError
 
@@ -57,7 +57,7 @@ class FieldSpec:
     # Ordered numeric domain; for string codes, `codes[i]` is the code of value i.
     domain: tuple[float, ...] | None = None
     codes: tuple[str, ...] | None = None
-    kappa_weights: str | None = None
+    kappa_weights: Literal["linear", "quadratic"] | None = None
     # The first-error index also reports exact and ±1 agreement.
     first_error: bool = False
 

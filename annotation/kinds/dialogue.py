@@ -49,7 +49,7 @@ class DialogueCoding(LabelKind):
     shown_parts = ("turns",)
     templates = KindTemplates(form="web/kinds/dialogue.html", keymap="web/kinds/dialogue_keys.html")
     content_note = True
-    default_schema: Schema = {
+    default_schema: ClassVar[Schema] = {
         "fields": [
             {
                 "name": "main_therapist_behaviour",

@@ -87,7 +87,7 @@ class PreferencePairs(LabelKind):
     )
     content_note = True
     compares_pairs = True
-    default_schema: Schema = {
+    default_schema: ClassVar[Schema] = {
         "strength_min": -3,
         "strength_max": 3,
         "principles": COUNSELING_PRINCIPLES,

@@ -52,7 +52,7 @@ class StepLabels(LabelKind):
     missing_parts_message = "a reasoning trace needs at least one step"
     shown_parts = ("steps",)
     templates = KindTemplates(form="web/kinds/steps.html", keymap="web/kinds/steps_keys.html")
-    default_schema: Schema = {
+    default_schema: ClassVar[Schema] = {
         "mode": "rate_every_step",
         "ratings": [
             {"value": -1, "name": "wrong", "help": "Wrong, off-topic or a clear dead end."},
@@ -80,8 +80,11 @@ class StepLabels(LabelKind):
     def schema_check(self, schema: Schema) -> None:
         if schema["mode"] not in STEP_MODES:
             raise invalid("label_schema.mode", f"must be one of {', '.join(STEP_MODES)}")
+        if not isinstance(schema["ratings"], list):
+            raise invalid("label_schema.ratings", "must be a list")
         values = [r.get("value") for r in schema["ratings"] if isinstance(r, dict)]
-        if sorted(values) != [-1, 0, 1] or len(values) != len(schema["ratings"]):
+        # Sorted by repr: any JSON value may come in, and mixed types do not compare.
+        if sorted(values, key=repr) != [-1, 0, 1] or len(values) != len(schema["ratings"]):
             raise invalid("label_schema.ratings", "must name the values -1, 0 and 1 once each")
 
     # --- labels ---------------------------------------------------------------------------

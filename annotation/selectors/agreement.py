@@ -18,7 +18,7 @@ Consensus, adjudication and gold annotations never count as raters.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -200,11 +200,11 @@ def agreement_ratings(
     if key.startswith("turn:"):
         name = key.split(":", 1)[1]
         code_of = {c: float(i) for i, c in enumerate(spec.codes or ())}
-        rows = TurnLabel.objects.filter(
+        turn_rows = TurnLabel.objects.filter(
             annotation__item__project=project, annotation__source__in=sources, field=name
         ).values_list("turn_id", "annotation__annotator_id", "value", "annotation__created_at")
         u, r, v, d = [], [], [], []
-        for turn_id, annotator, value, created in rows:
+        for turn_id, annotator, value, created in turn_rows:
             if value in code_of:
                 u.append(turn_id)
                 r.append(annotator)
@@ -212,14 +212,14 @@ def agreement_ratings(
                 d.append(_day(created))
         return _finish(spec, u, r, v, d)
     if key in ("preference_direction", "preference_strength"):
-        rows = PreferenceLabel.objects.filter(
+        pair_rows = PreferenceLabel.objects.filter(
             annotation__item__project=project, annotation__source__in=sources
         ).values_list(
             "candidate_a_id", "candidate_b_id", "annotation__annotator_id", "strength",
             "annotation__created_at",
         )  # fmt: skip
         u, r, v, d = [], [], [], []
-        for a, b, annotator, strength, created in rows:
+        for a, b, annotator, strength, created in pair_rows:
             s = strength if a < b else -strength
             u.append(pair_key(a, b))
             r.append(annotator)
@@ -228,7 +228,7 @@ def agreement_ratings(
         return _finish(spec, u, r, v, d)
     if key.startswith("principle:"):
         name = key.split(":", 1)[1]
-        rows = PrincipleRating.objects.filter(
+        principle_rows = PrincipleRating.objects.filter(
             annotation__item__project=project, annotation__source__in=sources, principle=name
         ).values_list(
             "candidate_id", "annotation__item_id", "annotation__annotator_id", "value",
@@ -236,12 +236,12 @@ def agreement_ratings(
         )  # fmt: skip
         u, r, v, d = [], [], [], []
         domain = set(spec.domain or ())
-        for cand, item_id, annotator, value, created in rows:
-            if domain and float(value) not in domain:
+        for cand, item_id, annotator, rating, created in principle_rows:
+            if domain and float(rating) not in domain:
                 continue
             u.append(cand if cand is not None else -item_id)
             r.append(annotator)
-            v.append(float(value))
+            v.append(float(rating))
             d.append(_day(created))
         return _finish(spec, u, r, v, d)
     raise ValueError(f"agreement_ratings: no reader for the field {key!r}")
@@ -310,7 +310,7 @@ def _jf(x: float | None) -> float | None:
     return json_float(x)
 
 
-def _domain_labels(spec: FieldSpec, domain: Sequence[float]) -> list[str]:
+def _domain_labels(spec: FieldSpec, domain: Iterable[float]) -> list[str]:
     if spec.codes:
         return [spec.codes[int(v)] for v in domain]
     return [str(int(v)) if float(v).is_integer() else str(v) for v in domain]

@@ -74,10 +74,10 @@ def suggestion_ratings(*, project: Project, spec: FieldSpec) -> list[ModelRating
         out[key].values.append(value)
 
     if spec.key in ("step_rating", "step_correct"):
-        rows = qs.filter(step__isnull=False).values_list(
+        step_rows = qs.filter(step__isnull=False).values_list(
             "method", "model_name", "step_id", "label", "score"
         )
-        for method, model, step_id, label, score in rows.iterator(chunk_size=20_000):
+        for method, model, step_id, label, score in step_rows.iterator(chunk_size=20_000):
             v = suggestion_step_value(label, score)
             if v is None:
                 continue
@@ -85,36 +85,36 @@ def suggestion_ratings(*, project: Project, spec: FieldSpec) -> list[ModelRating
                 v = 1.0 if v >= 0 else 0.0
             add(method, model, step_id, v)
     elif spec.key == "first_error_index":
-        rows = qs.filter(target="item").values_list("method", "model_name", "item_id", "label")
-        for method, model, item_id, label in rows.iterator(chunk_size=20_000):
+        item_rows = qs.filter(target="item").values_list("method", "model_name", "item_id", "label")
+        for method, model, item_id, label in item_rows.iterator(chunk_size=20_000):
             v = _int_label(label)
             if v is not None and v >= -1:
                 add(method, model, item_id, float(v))
     elif spec.key.startswith("turn:"):
         name = spec.key.split(":", 1)[1]
         code_of = {c: float(i) for i, c in enumerate(spec.codes or ())}
-        rows = qs.filter(turn__isnull=False).values_list(
+        turn_rows = qs.filter(turn__isnull=False).values_list(
             "method", "model_name", "turn_id", "label", "raw"
         )
-        for method, model, turn_id, label, raw in rows.iterator(chunk_size=20_000):
+        for method, model, turn_id, label, raw in turn_rows.iterator(chunk_size=20_000):
             fld, value = (raw or {}).get("field"), label
             if fld is None and "=" in (label or ""):
                 fld, value = label.split("=", 1)
             if fld == name and value in code_of:
                 add(method, model, turn_id, code_of[value])
     elif spec.key in ("preference_direction", "preference_strength"):
-        rows = list(
+        pair_rows = list(
             qs.filter(target="item").values_list("method", "model_name", "item_id", "label", "raw")
         )
         cand = {}
-        if rows:
+        if pair_rows:
             cand = {
                 (i, x): cid
                 for i, x, cid in Candidate.objects.filter(
-                    item_id__in={r[2] for r in rows}
+                    item_id__in={r[2] for r in pair_rows}
                 ).values_list("item_id", "index", "id")
             }
-        for method, model, item_id, label, raw in rows:
+        for method, model, item_id, label, raw in pair_rows:
             raw = raw or {}
             low = (label or "").strip().lower()
             s = {"a": -1, "b": 1, "tie": 0}.get(low, _int_label(label))

@@ -75,10 +75,11 @@ def project_incomplete_count(*, project_id: int) -> int:
     100,000-item project the count costs tens of milliseconds, and every labeling page
     shows it. (Tests run with a dummy cache, so they see exact counts.)"""
     key = f"stepwise:incomplete:{project_id}"
-    n = cache.get(key)
-    if n is None:
-        n = Item.objects.filter(project_id=project_id, is_complete=False).count()
-        cache.set(key, n, 10)
+    cached = cache.get(key)
+    if cached is not None:
+        return int(cached)
+    n = Item.objects.filter(project_id=project_id, is_complete=False).count()
+    cache.set(key, n, 10)
     return n
 
 
@@ -99,7 +100,11 @@ def annotator_progress(*, project: Project, annotator: User) -> Progress:
     )  # fmt: skip
 
 
-_PART_QUERYSETS = {"steps": Step, "turns": Turn, "candidates": Candidate}
+_PART_QUERYSETS: dict[str, QuerySet[Step] | QuerySet[Turn] | QuerySet[Candidate]] = {
+    "steps": Step.objects.order_by("index"),
+    "turns": Turn.objects.order_by("index"),
+    "candidates": Candidate.objects.order_by("index"),
+}
 
 
 def item_for_labeling(*, item_id: int, kind: str | None = None) -> Item:
@@ -107,7 +112,7 @@ def item_for_labeling(*, item_id: int, kind: str | None = None) -> Item:
     parts of its project's `kind` only, or all parts when kind is None."""
     label_kind = LABEL_KINDS.get(kind) if kind is not None else None
     parts = label_kind.shown_parts if label_kind else ("steps", "turns", "candidates")
-    prefetches = [Prefetch(p, queryset=_PART_QUERYSETS[p].objects.order_by("index")) for p in parts]
+    prefetches = [Prefetch(p, queryset=_PART_QUERYSETS[p].all()) for p in parts]
     return (
         Item.objects.select_related("project", "dataset")
         .prefetch_related(*prefetches)

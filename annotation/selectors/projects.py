@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.db.models import Count, F, QuerySet
+from django.db.models import Count, QuerySet
 
 from annotation.models import Membership, Project, Role, User
 
@@ -28,12 +28,10 @@ def project_with_role_for_user(*, user: User, slug: str) -> tuple[Project, str] 
     if user.is_superuser:
         project = Project.objects.filter(slug=slug).first()
         return (project, Role.MANAGER) if project else None
-    project = (
-        Project.objects.filter(slug=slug, memberships__user=user)
-        .annotate(my_role=F("memberships__role"))
-        .first()
+    membership = (
+        Membership.objects.select_related("project").filter(project__slug=slug, user=user).first()
     )
-    return (project, project.my_role) if project else None
+    return (membership.project, membership.role) if membership else None
 
 
 def membership_list(*, project: Project) -> QuerySet[Membership]:

@@ -42,7 +42,7 @@ def annotation_first_errors(*, project: Project, annotator_username: str) -> dic
         annotator__username=annotator_username,
         first_error_index__isnull=False,
     ).values_list("item_id", "first_error_index")
-    return dict(rows)
+    return {item_id: fe for item_id, fe in rows if fe is not None}
 
 
 def step_counts(*, item_ids: Iterable[int]) -> dict[int, int]:

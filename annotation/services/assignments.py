@@ -31,7 +31,7 @@ from annotation.selectors.gold import project_quality_settings
 _rng = random.SystemRandom()
 
 
-def _open_leases(now: datetime) -> Subquery:
+def _open_leases(now: datetime) -> Coalesce:
     leases = (
         Assignment.objects.filter(
             item=OuterRef("pk"), status=Assignment.Status.ACTIVE, expires_at__gt=now

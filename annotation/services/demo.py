@@ -16,7 +16,7 @@ from annotation.services.projects import membership_set, project_create
 
 DEMO_DIR = Path(__file__).resolve().parent.parent / "demo"
 
-DEMO_USERS: dict[str, str | None] = {
+DEMO_USERS: dict[str, str] = {
     "manager": Role.MANAGER,
     "annotator1": Role.ANNOTATOR,
     "annotator2": Role.ANNOTATOR,

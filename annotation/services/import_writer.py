@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,11 +50,18 @@ class CopyTable:
     @property
     def pk_column(self) -> str:
         pk = self.model._meta.pk
-        assert pk is not None  # noqa: S101 - every concrete model has one
+        if pk is None:
+            raise TypeError(f"{self.model.__name__} has no primary key")
         return pk.column
 
+    def column(self, name: str) -> str:
+        field = self.model._meta.get_field(name)
+        if not isinstance(field, models.Field) or not field.column:
+            raise TypeError(f"{self.model.__name__}.{name} is not a column")
+        return field.column
+
     def columns(self, *, with_id: bool) -> tuple[str, ...]:
-        cols = tuple(self.model._meta.get_field(name).column for name in self.fields)
+        cols = tuple(self.column(name) for name in self.fields)
         return (self.pk_column, *cols) if with_id else cols
 
 
@@ -138,6 +145,12 @@ class ImportWriter:
         self._next_id[table] = start + n
         return list(range(start, start + n))
 
+    def _ids_if(self, target: CopyTable, n: int, *, need: bool) -> Iterator[int | None]:
+        """`n` ids allocated now when rows must be referenced, else None for each (the
+        database assigns them)."""
+        ids: list[int | None] = list(self._ids(target, n)) if need else [None] * n
+        return iter(ids)
+
     def _insert(self, target: CopyTable, rows: Sequence[tuple[Any, ...]], *, with_id: bool) -> None:
         if not rows:
             return
@@ -160,7 +173,7 @@ class ImportWriter:
 
     def write(self, batch: list[tuple[ParsedItem, str]]) -> WriteCounts:
         """Write a batch of (parsed item, content hash); returns what was created."""
-        now = timezone.now()
+        now: Any = timezone.now()
         if not self.postgres:
             now = connection.ops.adapt_datetimefield_value(now)
         item_ids = self._ids(ITEMS, len(batch))
@@ -174,9 +187,9 @@ class ImportWriter:
         need_steps = any(a.step_ratings is not None for a in anns_of)
         need_turns = any(a.turn_labels for a in anns_of)
         need_cands = any(a.preferences or a.principle_ratings for a in anns_of)
-        step_ids = iter(self._ids(STEPS, n_steps) if need_steps else [None] * n_steps)
-        turn_ids = iter(self._ids(TURNS, n_turns) if need_turns else [None] * n_turns)
-        cand_ids = iter(self._ids(CANDIDATES, n_cands) if need_cands else [None] * n_cands)
+        step_ids = self._ids_if(STEPS, n_steps, need=need_steps)
+        turn_ids = self._ids_if(TURNS, n_turns, need=need_turns)
+        cand_ids = self._ids_if(CANDIDATES, n_cands, need=need_cands)
         ann_ids = iter(self._ids(ANNOTATIONS, n_anns))
         items, steps, turns, cands, anns = [], [], [], [], []
         step_labels, turn_labels, prefs, principles = [], [], [], []

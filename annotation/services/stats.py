@@ -205,14 +205,15 @@ def stats_annotators(*, project: Project, agreement: dict[str, Any]) -> list[dic
     ):
         times.setdefault(annotator, []).append(ms)
     if not times:
-        for annotator, ms in (
+        for annotator, spent in (
             Annotation.objects.filter(
                 item__project=project, source=Annotation.Source.HUMAN, time_spent_ms__isnull=False
             )
             .values_list("annotator_id", "time_spent_ms")
             .iterator(chunk_size=20_000)
         ):
-            times.setdefault(annotator, []).append(ms)
+            if spent is not None:
+                times.setdefault(annotator, []).append(spent)
     main = agreement["fields"][0] if agreement.get("fields") else None
     loo = {r["id"]: r for r in (main or {}).get("raters", [])}
     gold = stats_gold_accuracy(project=project)

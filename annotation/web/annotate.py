@@ -17,7 +17,7 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse, QueryDict
+from django.http import Http404, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -39,7 +39,7 @@ from annotation.services.assignments import (
     assignment_skip,
 )
 from annotation.services.flags import flag_create
-from annotation.web.access import project_for_role
+from annotation.web.access import AuthedHttpRequest, project_for_role
 from annotation.web.labeling import (
     assignment_sides,
     labels_from_post,
@@ -56,11 +56,11 @@ ANNOTATE_ROLES = frozenset({Role.ANNOTATOR, Role.MANAGER})
 MAX_EXCLUDE = 20
 
 
-def _labeler_project(request: HttpRequest, slug: str) -> Project:
+def _labeler_project(request: AuthedHttpRequest, slug: str) -> Project:
     return project_for_role(request, slug, ANNOTATE_ROLES)[0]
 
 
-def _own_assignment(request: HttpRequest, project: Project, assignment_id: int) -> Assignment:
+def _own_assignment(request: AuthedHttpRequest, project: Project, assignment_id: int) -> Assignment:
     assignment = assignment_for_annotator(assignment_id=assignment_id, annotator=request.user)
     if assignment is None or assignment.project_id != project.id:
         raise Http404("No such assignment")
@@ -104,7 +104,7 @@ def _exclude_ids(values: list[str]) -> list[int]:
 
 @login_required
 @require_GET
-def annotate(request: HttpRequest, slug: str) -> HttpResponse:
+def annotate(request: AuthedHttpRequest, slug: str) -> HttpResponse:
     """The labeling page: the current item and, hidden, the next one.
 
     As an htmx request it is the background prefetch: it claims one more item (never one
@@ -115,14 +115,14 @@ def annotate(request: HttpRequest, slug: str) -> HttpResponse:
     if request.htmx:
         exclude = _exclude_ids(request.GET.getlist("exclude"))
         nxt = assignment_claim_next(project=project, annotator=user, exclude_ids=exclude)
-        context = {"project": project, "task": _task(project, nxt) if nxt else None}
-        return render(request, "web/annotate.html#next-panel", context)
+        panel = {"project": project, "task": _task(project, nxt) if nxt else None}
+        return render(request, "web/annotate.html#next-panel", panel)
     current = assignment_claim_next(project=project, annotator=user)
     nxt = None
     if current is not None:
         assignment_mark_rendered(assignment=current)
         nxt = assignment_claim_next(project=project, annotator=user, exclude_ids=[current.id])
-    context = {
+    context: dict[str, Any] = {
         "project": project,
         "current": _task(project, current) if current else None,
         "task": _task(project, nxt) if nxt else None,
@@ -134,7 +134,7 @@ def annotate(request: HttpRequest, slug: str) -> HttpResponse:
     return render(request, "web/annotate.html", context)
 
 
-def _mark_next_shown(request: HttpRequest, project: Project) -> None:
+def _mark_next_shown(request: AuthedHttpRequest, project: Project) -> None:
     """The page shows its prefetched item the moment this request is sent: start its time."""
     raw = request.POST.get("next_assignment", "")
     if raw.isdigit():
@@ -143,7 +143,7 @@ def _mark_next_shown(request: HttpRequest, project: Project) -> None:
             assignment_mark_rendered(assignment=nxt)
 
 
-def _after_write(request: HttpRequest, project: Project, message: str) -> HttpResponse:
+def _after_write(request: AuthedHttpRequest, project: Project, message: str) -> HttpResponse:
     _mark_next_shown(request, project)
     if not request.htmx:
         messages.success(request, message)
@@ -156,7 +156,7 @@ def _after_write(request: HttpRequest, project: Project, message: str) -> HttpRe
     return render(request, "web/annotate.html#saved", context)
 
 
-def _error(request: HttpRequest, project: Project, exc: ApplicationError) -> HttpResponse:
+def _error(request: AuthedHttpRequest, project: Project, exc: ApplicationError) -> HttpResponse:
     text = str(exc)
     if not request.htmx:
         messages.error(request, text)
@@ -166,7 +166,7 @@ def _error(request: HttpRequest, project: Project, exc: ApplicationError) -> Htt
 
 @login_required
 @require_POST
-def annotate_submit(request: HttpRequest, slug: str, assignment_id: int) -> HttpResponse:
+def annotate_submit(request: AuthedHttpRequest, slug: str, assignment_id: int) -> HttpResponse:
     project = _labeler_project(request, slug)
     assignment = _own_assignment(request, project, assignment_id)
     left, right = assignment_sides(project, assignment)
@@ -187,7 +187,7 @@ def annotate_submit(request: HttpRequest, slug: str, assignment_id: int) -> Http
 
 @login_required
 @require_POST
-def annotate_skip(request: HttpRequest, slug: str, assignment_id: int) -> HttpResponse:
+def annotate_skip(request: AuthedHttpRequest, slug: str, assignment_id: int) -> HttpResponse:
     project = _labeler_project(request, slug)
     assignment = _own_assignment(request, project, assignment_id)
     try:
@@ -199,7 +199,7 @@ def annotate_skip(request: HttpRequest, slug: str, assignment_id: int) -> HttpRe
 
 @login_required
 @require_POST
-def annotate_flag(request: HttpRequest, slug: str, assignment_id: int) -> HttpResponse:
+def annotate_flag(request: AuthedHttpRequest, slug: str, assignment_id: int) -> HttpResponse:
     """Report the item to the project's managers; the annotator may still label or skip it."""
     project = _labeler_project(request, slug)
     assignment = _own_assignment(request, project, assignment_id)
@@ -223,7 +223,7 @@ def annotate_flag(request: HttpRequest, slug: str, assignment_id: int) -> HttpRe
 
 @login_required
 @require_POST
-def annotate_content_note(request: HttpRequest, slug: str) -> HttpResponse:
+def annotate_content_note(request: AuthedHttpRequest, slug: str) -> HttpResponse:
     """The annotator read the content note: do not show it again this session."""
     project = _labeler_project(request, slug)
     request.session[_note_key(project)] = True
@@ -237,7 +237,7 @@ def annotate_content_note(request: HttpRequest, slug: str) -> HttpResponse:
 
 @login_required
 @require_GET
-def annotate_mine(request: HttpRequest, slug: str) -> HttpResponse:
+def annotate_mine(request: AuthedHttpRequest, slug: str) -> HttpResponse:
     project = _labeler_project(request, slug)
     annotations = list(annotation_list_for_annotator(annotator=request.user, project=project)[:500])
     return render(
@@ -253,7 +253,7 @@ def annotate_mine(request: HttpRequest, slug: str) -> HttpResponse:
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def annotate_edit(request: HttpRequest, slug: str, annotation_id: int) -> HttpResponse:
+def annotate_edit(request: AuthedHttpRequest, slug: str, annotation_id: int) -> HttpResponse:
     """Change one of my annotations: a new revision; the earlier ones are kept."""
     project = _labeler_project(request, slug)
     annotation: Annotation | None = (

@@ -75,7 +75,7 @@ def sides(
     if assignment is None:
         lowest = sorted(c.index for c in item.candidates.all())
         return (lowest[0] if lowest else None), (lowest[1] if len(lowest) > 1 else None)
-    by_id = {c.id: c.index for c in item.candidates.all()}
+    by_id: dict[int | None, int] = {c.id: c.index for c in item.candidates.all()}
     return by_id.get(assignment.left_candidate_id), by_id.get(assignment.right_candidate_id)
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -27,7 +27,7 @@ from annotation.selectors.annotations import (
 from annotation.selectors.projects import membership_list
 from annotation.services.annotations import adjudication_submit
 from annotation.services.flags import flag_resolve
-from annotation.web.access import project_for_role
+from annotation.web.access import AuthedHttpRequest, project_for_role
 from annotation.web.labeling import labels_from_post, page_templates, sides, task_context
 
 REVIEW_ROLES = frozenset({Role.REVIEWER, Role.MANAGER})
@@ -43,7 +43,7 @@ GROUPS = (
 
 @login_required
 @require_GET
-def review_list(request: HttpRequest, slug: str) -> HttpResponse:
+def review_list(request: AuthedHttpRequest, slug: str) -> HttpResponse:
     project, _ = project_for_role(request, slug, REVIEW_ROLES)
     only = request.GET.get("only", "disagreement")
     if only not in dict(FILTERS):
@@ -132,13 +132,13 @@ def _suggestion_rows(suggestions: dict[str, list[Suggestion]], targets: list[str
     for (model, method), found in sorted(by_model.items()):
         cells = []
         for t in targets:
-            s = found.get(t)
-            if s is None:
+            hit = found.get(t)
+            if hit is None:
                 cells.append(Cell(""))
-            elif s.label:
-                cells.append(Cell(s.label.replace("_", " "), "model", f"score {s.score}"))
+            elif hit.label:
+                cells.append(Cell(hit.label.replace("_", " "), "model", f"score {hit.score}"))
             else:
-                cells.append(Cell(f"{s.score:.2f}" if s.score is not None else "", "model"))
+                cells.append(Cell(f"{hit.score:.2f}" if hit.score is not None else "", "model"))
         if any(c.text for c in cells) or "item" in found:
             rows.append(
                 Row(
@@ -162,7 +162,7 @@ def _item_or_404(project: Project, item_id: int) -> Item:
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def review_item(request: HttpRequest, slug: str, item_id: int) -> HttpResponse:
+def review_item(request: AuthedHttpRequest, slug: str, item_id: int) -> HttpResponse:
     """Every label of one item side by side, and the reviewer's adjudication form."""
     project, _ = project_for_role(request, slug, REVIEW_ROLES)
     item = _item_or_404(project, item_id)
@@ -223,7 +223,7 @@ def review_item(request: HttpRequest, slug: str, item_id: int) -> HttpResponse:
 
 @login_required
 @require_POST
-def review_flag_resolve(request: HttpRequest, slug: str, flag_id: int) -> HttpResponse:
+def review_flag_resolve(request: AuthedHttpRequest, slug: str, flag_id: int) -> HttpResponse:
     project, _ = project_for_role(request, slug, REVIEW_ROLES)
     flag = flag_get(project=project, flag_id=flag_id)
     if flag is None:
