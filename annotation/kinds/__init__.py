@@ -10,8 +10,8 @@ provide:
 
 - `kind`, `part_name` / `min_parts` / `missing_parts_message` (what an importable item
   needs), `shown_parts` (the Item relations its labeling page prefetches), `templates`
-  (`form`: the labeling/edit/adjudication form body, `keymap`: its keyboard help), and the
-  flags `content_note` and `compares_pairs`;
+  (`form`: the labeling/edit/adjudication form body, `keymap`: its keyboard help), the
+  flags `content_note` and `compares_pairs`, and `demo` (its demo project);
 - the label schema: `default_schema` and `schema_check`;
 - labels: `parts`, `validate` (the normal form; `gold=True` for known answers),
   `annotation_fields`, `write`, `read`;
@@ -19,7 +19,8 @@ provide:
 - review: `review_layout`, `review_cells`, `review_targets`, `review_signature`;
 - statistics: `agreement_fields` and `gold_field`;
 
-and, outside this package, the per-format importers and exporters that accept its data.
+and, outside this package, the per-format importers and exporters that accept its data,
+and its keyboard handler in frontend/static/js/annotate_keys.js.
 """
 
 from __future__ import annotations

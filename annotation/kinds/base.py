@@ -200,14 +200,6 @@ def as_int(value: Any, field: str) -> int:
         raise invalid(field, f"must be an integer, got {value!r}") from None
 
 
-def post_int(value: str | None) -> int | None:
-    """An integer from a form field, or None when it is empty or not a number."""
-    try:
-        return int(value or "")
-    except ValueError:
-        return None
-
-
 # --- the protocol ------------------------------------------------------------------------
 
 
