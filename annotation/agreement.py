@@ -1,4 +1,5 @@
-"""Agreement and aggregation statistics: pure NumPy functions over plain arrays.
+"""Agreement statistics: pure NumPy functions over plain arrays (aggregation — majority
+vote, Dawid–Skene — is in `annotation.aggregation`).
 
 No ORM here: `annotation.selectors.agreement` builds the inputs. The conventions:
 
@@ -15,8 +16,8 @@ scikit-learn and crowd-kit on random data (to 1e-9) and on textbook examples.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Literal
+from dataclasses import dataclass
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -31,7 +32,7 @@ NAN = float("nan")
 # --- building blocks -----------------------------------------------------------------------
 
 
-def value_domain_of(data: npt.ArrayLike, value_domain: Sequence[float] | None = None) -> FloatArray:
+def value_domain_of(data: npt.ArrayLike, value_domain: npt.ArrayLike | None = None) -> FloatArray:
     """The sorted distinct values of `data` (ignoring nan), or `value_domain` as floats."""
     if value_domain is not None:
         return np.asarray(value_domain, dtype=np.float64)
@@ -39,7 +40,7 @@ def value_domain_of(data: npt.ArrayLike, value_domain: Sequence[float] | None = 
     return np.unique(arr[~np.isnan(arr)])
 
 
-def value_counts(data: npt.ArrayLike, value_domain: Sequence[float] | None = None) -> IntArray:
+def value_counts(data: npt.ArrayLike, value_domain: npt.ArrayLike | None = None) -> IntArray:
     """(n_units, n_values) counts of raters giving each value to each unit.
 
     Raises ValueError when `data` holds a value outside `value_domain`.
@@ -319,187 +320,6 @@ def confusion_matrix(a: npt.ArrayLike, b: npt.ArrayLike, labels: Sequence[float]
     return out
 
 
-# --- aggregation: majority vote and Dawid–Skene -------------------------------------------
-
-
-@dataclass(slots=True)
-class Aggregate:
-    """Per-unit results: `labels[u]` a class index (-1 when the unit has no rating),
-    `confidence[u]` the posterior (or vote share) of that class, `probas` (n_units × K)."""
-
-    labels: IntArray
-    confidence: FloatArray
-    probas: FloatArray
-    # Dawid–Skene only: (n_workers × K observed × K true) confusion matrices and priors.
-    errors: FloatArray | None = None
-    priors: FloatArray | None = None
-    n_iter: int = 0
-    loss_history: list[float] = field(default_factory=list)
-
-
-def _vote_counts(tasks: IntArray, labels: IntArray, n_tasks: int, n_classes: int) -> FloatArray:
-    counts = np.zeros((n_tasks, n_classes))
-    np.add.at(counts, (tasks, labels), 1.0)
-    return counts
-
-
-def majority_vote(
-    tasks: npt.ArrayLike, labels: npt.ArrayLike, *, n_tasks: int, n_classes: int
-) -> Aggregate:
-    """Majority vote over long-format observations (task index, class index).
-
-    Ties go to the lowest class index; `confidence` is the winning vote share.
-    """
-    t = np.asarray(tasks, dtype=np.int64)
-    lab = np.asarray(labels, dtype=np.int64)
-    counts = _vote_counts(t, lab, n_tasks, n_classes)
-    total = counts.sum(axis=1, keepdims=True)
-    probas = np.divide(counts, total, out=np.zeros_like(counts), where=total > 0)
-    winner = probas.argmax(axis=1)
-    has = total[:, 0] > 0
-    conf = np.where(has, probas[np.arange(n_tasks), winner], NAN)
-    return Aggregate(np.where(has, winner, -1), conf, probas)
-
-
-_DS_EPS = 1e-10
-
-
-def dawid_skene(
-    tasks: npt.ArrayLike,
-    workers: npt.ArrayLike,
-    labels: npt.ArrayLike,
-    *,
-    n_tasks: int,
-    n_workers: int,
-    n_classes: int,
-    n_iter: int = 100,
-    tol: float = 1e-5,
-) -> Aggregate:
-    """Dawid–Skene EM over per-worker confusion matrices (long-format observations).
-
-    Follows crowd-kit's `DawidSkene` step for step, so the two agree to rounding: start
-    from majority-vote posteriors; M-step errors[w, observed, true] = Σ posteriors of the
-    tasks where w gave `observed` (clipped at 1e-10 for observed pairs, normalised per true
-    class); E-step in log space; stop when the per-observation ELBO gains less than `tol`.
-    Tasks without observations get label -1 and a uniform row.
-    """
-    t = np.asarray(tasks, dtype=np.int64)
-    w = np.asarray(workers, dtype=np.int64)
-    lab = np.asarray(labels, dtype=np.int64)
-    k = n_classes
-    if len(t) == 0:
-        return Aggregate(
-            np.full(n_tasks, -1), np.full(n_tasks, NAN), np.full((n_tasks, k), 1.0 / max(k, 1))
-        )
-    rated = np.zeros(n_tasks, dtype=bool)
-    rated[t] = True
-    # Only tasks with observations take part (as in crowd-kit, which never sees the rest).
-    task_ids = np.flatnonzero(rated)
-    remap = np.full(n_tasks, -1)
-    remap[task_ids] = np.arange(len(task_ids))
-    tt = remap[t]
-    nt = len(task_ids)
-    observed_pair = np.zeros((n_workers, k), dtype=bool)
-    observed_pair[w, lab] = True
-
-    counts = _vote_counts(tt, lab, nt, k)
-    probas = counts / counts.sum(axis=1, keepdims=True)
-
-    def m_step(p: FloatArray) -> FloatArray:
-        err = np.zeros((n_workers, k, k))
-        np.add.at(err, (w, lab), p[tt])
-        err = np.where(observed_pair[:, :, None], np.maximum(err, _DS_EPS), 0.0)
-        sums = err.sum(axis=1, keepdims=True)
-        return np.divide(err, sums, out=np.zeros_like(err), where=sums > 0)
-
-    def e_step(pri: FloatArray, err: FloatArray) -> FloatArray:
-        with np.errstate(divide="ignore"):
-            log_err = np.log(err[w, lab])  # (n_obs, K)
-        ll = np.zeros((nt, k))
-        np.add.at(ll, tt, log_err)
-        ll += np.log(np.maximum(pri, _DS_EPS))
-        ll -= ll.max(axis=1, keepdims=True)
-        p = np.exp(ll)
-        return p / p.sum(axis=1, keepdims=True)
-
-    def elbo(p: FloatArray, pri: FloatArray, err: FloatArray) -> float:
-        with np.errstate(divide="ignore"):
-            log_err = np.log(err[w, lab]) + np.log(np.maximum(pri, _DS_EPS))
-        pt = p[tt]
-        joint = float(np.where(pt > 0, pt * log_err, 0.0).sum())
-        pc = np.maximum(p, _DS_EPS)
-        entropy = float(-(np.log(pc) * pc).sum())
-        return joint + entropy
-
-    priors = probas.mean(axis=0)
-    errors = m_step(probas)
-    loss = -np.inf
-    history: list[float] = []
-    it = 0
-    for it in range(1, n_iter + 1):  # noqa: B007 - `it` is reported
-        probas = e_step(priors, errors)
-        priors = probas.mean(axis=0)
-        errors = m_step(probas)
-        new_loss = elbo(probas, priors, errors) / len(t)
-        # crowd-kit clips the posteriors in place while computing the bound.
-        probas = np.maximum(probas, _DS_EPS)
-        history.append(new_loss)
-        if new_loss - loss < tol:
-            break
-        loss = new_loss
-    full = np.full((n_tasks, k), 1.0 / k)
-    full[task_ids] = probas
-    winner = full.argmax(axis=1)
-    conf = np.where(rated, full[np.arange(n_tasks), winner], NAN)
-    return Aggregate(
-        np.where(rated, winner, -1),
-        conf,
-        full,
-        errors=errors,
-        priors=priors,
-        n_iter=it,
-        loss_history=history,
-    )
-
-
-def dawid_skene_posterior(
-    workers: npt.ArrayLike, labels: npt.ArrayLike, *, errors: FloatArray, priors: FloatArray
-) -> FloatArray:
-    """Posterior over classes for one task from fitted parameters (streaming use: fit once
-    on all observations, then score each task as it is written)."""
-    w = np.asarray(workers, dtype=np.int64)
-    lab = np.asarray(labels, dtype=np.int64)
-    with np.errstate(divide="ignore"):
-        ll = np.log(np.maximum(priors, _DS_EPS)) + np.log(errors[w, lab]).sum(axis=0)
-    ll -= ll.max()
-    p = np.exp(ll)
-    return p / p.sum()
-
-
-def most_similar_triple(values: Sequence[int]) -> list[int]:
-    """HelpSteer2's rule: the three ratings with the smallest range (ties: smallest
-    variance, then first in order); all of them when there are three or fewer."""
-    vals = list(values)
-    if len(vals) <= 3:
-        return vals
-    best: tuple[float, float, tuple[int, ...]] | None = None
-    n = len(vals)
-    for i in range(n):
-        for j in range(i + 1, n):
-            for k in range(j + 1, n):
-                trio = (vals[i], vals[j], vals[k])
-                key = (max(trio) - min(trio), float(np.var(trio)), (i, j, k))
-                if best is None or key[:2] < best[:2]:
-                    best = key
-    return [vals[i] for i in best[2]] if best else vals
-
-
-def rounded_mean(values: Sequence[float]) -> int:
-    """Mean rounded half away from zero (HelpSteer2's aggregate of the closest three)."""
-    m = float(np.mean(values))
-    return int(np.sign(m) * np.floor(abs(m) + 0.5))
-
-
 # --- long-format ratings (what the selector builds) ----------------------------------------
 
 
@@ -557,7 +377,7 @@ def field_agreement(
     level: Level,
     value_domain: Sequence[float] | None = None,
     kappa_weights: Literal["linear", "quadratic"] | None = None,
-) -> dict[str, object]:
+) -> dict[str, Any]:
     """Every statistic of one label field, JSON-ready (nan becomes None).
 
     Keys: n_units (rated at least twice), n_ratings, n_raters, alpha, percent_agreement,
@@ -596,12 +416,12 @@ def field_agreement(
         "n_units_total": int(r.n_units),
         "n_ratings": int(len(r.value)),
         "n_raters": int(r.n_raters),
-        "alpha": _json_float(alpha),
-        "percent_agreement": _json_float(pct),
-        "fleiss_kappa": _json_float(fl.kappa),
+        "alpha": json_float(alpha),
+        "percent_agreement": json_float(pct),
+        "fleiss_kappa": json_float(fl.kappa),
         "fleiss_note": fl.reason,
-        "cohen_pairwise": [[_json_float(x) for x in row] for row in kappa],
-        "loo_alpha": [_json_float(x) for x in loo],
+        "cohen_pairwise": [[json_float(x) for x in row] for row in kappa],
+        "loo_alpha": [json_float(x) for x in loo],
         "ratings_per_rater": np.bincount(r.rater, minlength=r.n_raters).tolist(),
     }
 
@@ -629,7 +449,7 @@ def _fleiss_from_counts(counts: FloatArray) -> FleissResult:
     return FleissResult(float((p_i.mean() - p_e) / (1 - p_e)), len(m), int(n))
 
 
-def coincidence_matrix(r: LongRatings, domain: Sequence[float]) -> FloatArray:
+def coincidence_matrix(r: LongRatings, domain: npt.ArrayLike) -> FloatArray:
     """Krippendorff's coincidence matrix: pooled pairs of values given to the same unit by
     different raters (symmetric; the "confusion matrix" between any two raters)."""
     dom = np.asarray(domain, dtype=np.float64)
@@ -647,10 +467,6 @@ def coincidence_matrix(r: LongRatings, domain: Sequence[float]) -> FloatArray:
 
 def json_float(x: float | None) -> float | None:
     """A finite float rounded to 6 places, or None (JSON has no nan)."""
-    return _json_float(x)
-
-
-def _json_float(x: float | None) -> float | None:
     return None if x is None or not np.isfinite(x) else round(float(x), 6)
 
 

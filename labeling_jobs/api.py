@@ -3,16 +3,13 @@ and retry; managers, reviewers and researchers read. Non-members get 404."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
-from rest_framework.permissions import IsAuthenticated
-from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
-from annotation.api.permissions import ProjectRole
+from annotation.api.views import AuthedRequest, ProjectScopedApi
 from annotation.selectors.projects import MANAGE, READ_ITEMS
 from labeling_jobs.models import Backend, JobKind, LabelingJob
 from labeling_jobs.selectors import labeling_job_get, labeling_job_list
@@ -49,9 +46,8 @@ def _job_or_404(view: Any, pk: int) -> LabelingJob:
     return job
 
 
-class LabelingJobListCreateApi(APIView):
-    permission_classes = [IsAuthenticated, ProjectRole]
-    roles = {"GET": MANAGE | READ_ITEMS, "POST": MANAGE}
+class LabelingJobListCreateApi(ProjectScopedApi):
+    roles: ClassVar[dict[str, frozenset[str]]] = {"GET": MANAGE | READ_ITEMS, "POST": MANAGE}
 
     class InputSerializer(serializers.Serializer):
         kind = serializers.ChoiceField(choices=JobKind.choices)
@@ -71,43 +67,37 @@ class LabelingJobListCreateApi(APIView):
     @extend_schema(
         operation_id="projects_jobs_list", responses=LabelingJobOutputSerializer(many=True)
     )
-    def get(self, request: Request, slug: str) -> Response:
+    def get(self, request: AuthedRequest, slug: str) -> Response:
         jobs = labeling_job_list(project=self.project)
         return Response(LabelingJobOutputSerializer(jobs, many=True).data)
 
     @extend_schema(request=InputSerializer, responses={201: LabelingJobOutputSerializer})
-    def post(self, request: Request, slug: str) -> Response:
+    def post(self, request: AuthedRequest, slug: str) -> Response:
         ser = self.InputSerializer(data=request.data)
         ser.is_valid(raise_exception=True)
         data = ser.validated_data
-        try:
-            job = labeling_job_create(
-                project=self.project, kind=data["kind"], user=request.user,
-                backend=data.get("backend"), model_name=data.get("model") or None,
-                params=data.get("params"), scope=data.get("scope"), limit=data.get("limit"),
-                chunk_size=data.get("chunk_size"),
-            )  # fmt: skip
-        except ValueError as exc:
-            field, sep, reason = str(exc).partition(": ")
-            return Response({field if sep else "detail": [reason or str(exc)]}, status=400)
+        job = labeling_job_create(
+            project=self.project, kind=data["kind"], user=request.user,
+            backend=data.get("backend"), model_name=data.get("model") or None,
+            params=data.get("params"), scope=data.get("scope"), limit=data.get("limit"),
+            chunk_size=data.get("chunk_size"),
+        )  # fmt: skip
         return Response(LabelingJobOutputSerializer(job).data, status=status.HTTP_201_CREATED)
 
 
-class LabelingJobDetailApi(APIView):
-    permission_classes = [IsAuthenticated, ProjectRole]
-    roles = {"GET": MANAGE | READ_ITEMS}
+class LabelingJobDetailApi(ProjectScopedApi):
+    roles: ClassVar[dict[str, frozenset[str]]] = {"GET": MANAGE | READ_ITEMS}
 
     @extend_schema(responses=LabelingJobOutputSerializer)
-    def get(self, request: Request, slug: str, pk: int) -> Response:
+    def get(self, request: AuthedRequest, slug: str, pk: int) -> Response:
         return Response(LabelingJobOutputSerializer(_job_or_404(self, pk)).data)
 
 
-class LabelingJobCancelApi(APIView):
-    permission_classes = [IsAuthenticated, ProjectRole]
-    roles = {"POST": MANAGE}
+class LabelingJobCancelApi(ProjectScopedApi):
+    roles: ClassVar[dict[str, frozenset[str]]] = {"POST": MANAGE}
 
     @extend_schema(request=None, responses={200: LabelingJobOutputSerializer, 409: ERROR})
-    def post(self, request: Request, slug: str, pk: int) -> Response:
+    def post(self, request: AuthedRequest, slug: str, pk: int) -> Response:
         job = _job_or_404(self, pk)
         if not labeling_job_cancel(job=job):
             return Response({"detail": f"job {job.id} is already {job.status}"}, status=409)
@@ -115,12 +105,11 @@ class LabelingJobCancelApi(APIView):
         return Response(LabelingJobOutputSerializer(job).data)
 
 
-class LabelingJobRetryApi(APIView):
-    permission_classes = [IsAuthenticated, ProjectRole]
-    roles = {"POST": MANAGE}
+class LabelingJobRetryApi(ProjectScopedApi):
+    roles: ClassVar[dict[str, frozenset[str]]] = {"POST": MANAGE}
 
     @extend_schema(request=None, responses={200: LabelingJobOutputSerializer, 409: ERROR})
-    def post(self, request: Request, slug: str, pk: int) -> Response:
+    def post(self, request: AuthedRequest, slug: str, pk: int) -> Response:
         job = _job_or_404(self, pk)
         if job.status not in ("failed", "cancelled"):
             return Response(

@@ -1,31 +1,30 @@
-"""The labeling methods. Each turns one chunk of items into unsaved Suggestion rows plus
-counters; the chunk service writes them. Model inference happens here, outside any
+"""The labeling methods and their registry (`RUNNERS`, defaults per job kind). Each method
+turns one chunk of items into unsaved Suggestion rows plus counters; the chunk service writes
+them. The step methods live here, the counseling ones in `methods_counseling`. Model inference happens here, outside any
 transaction. Pure helpers (value policies, the binary search, pair verdicts) are separate
 functions so they are tested without a model.
 """
 
 from __future__ import annotations
 
-import string
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from annotation.models import Item, Project, Suggestion, SuggestionMethod
+from annotation.models import Item, SuggestionMethod
 from labeling_jobs.answers import answers_match, extract_answer, parse_boxed_index
-from labeling_jobs.backends import BackendError, ModelBackend, SamplingParams
-from labeling_jobs.models import JobKind, LabelingJob
+from labeling_jobs.backends import SamplingParams
+from labeling_jobs.method_base import RAW_TEXT_LIMIT, ChunkOutput, MethodContext, model_backend
+from labeling_jobs.methods_counseling import run_pair_judge, run_turn_coder
+from labeling_jobs.models import JobKind
 from labeling_jobs.prompts import (
     critique_messages,
-    pair_messages,
     solver_messages,
     steps_prefix,
-    turn_messages,
     verify_messages,
 )
 
-RAW_TEXT_LIMIT = 4000
 UNFINISHED_POLICIES = ("incorrect", "drop")
 
 # Defaults per kind; a job stores the merged parameters so its results can be recomputed.
@@ -39,41 +38,6 @@ KIND_DEFAULTS: dict[str, dict[str, Any]] = {
     JobKind.TURN_CODER: {"context_turns": 6},
 }  # fmt: skip
 NEEDS_MODEL = frozenset(set(JobKind) - {JobKind.CONSENSUS})
-
-
-@dataclass
-class ChunkOutput:
-    suggestions: list[Suggestion] = field(default_factory=list)
-    skipped: Counter[str] = field(default_factory=Counter)
-    stats: Counter[str] = field(default_factory=Counter)
-    routed_item_ids: set[int] = field(default_factory=set)
-    # (item, first error index) pairs the consensus accepted as labels.
-    consensus_labels: list[tuple[Item, int]] = field(default_factory=list)
-
-
-@dataclass
-class MethodContext:
-    job: LabelingJob
-    project: Project
-    items: Sequence[Item]
-    backend: ModelBackend | None
-    params: dict[str, Any]
-    seed: int
-
-    def suggestion(self, item: Item, method: str, target: str, **kw: Any) -> Suggestion:
-        return Suggestion(
-            item=item, job_id=self.job.id, method=method, target=target,
-            model_name=self.job.model_name, **kw,
-        )  # fmt: skip
-
-    def sampling(self) -> SamplingParams:
-        p = self.params
-        return SamplingParams(
-            max_new_tokens=int(p["max_new_tokens"]),
-            temperature=float(p["temperature"]),
-            top_p=float(p["top_p"]),
-            seed=self.seed,
-        )
 
 
 # --- pure helpers ---------------------------------------------------------------------
@@ -166,18 +130,6 @@ def majority_vote(verdicts: Sequence[int | None]) -> tuple[int | None, Counter[s
     return best, hist
 
 
-def pair_verdict(p_a_first: float, p_a_second: float) -> tuple[bool, float, int]:
-    """From P(A is better) with A shown first and with A shown second: (consistent,
-    mean P(A better), strength in -3..+3 with negative = A better; 0 when inconsistent)."""
-    p = (p_a_first + p_a_second) / 2
-    consistent = (p_a_first > 0.5 and p_a_second > 0.5) or (p_a_first < 0.5 and p_a_second < 0.5)
-    if not consistent:
-        return False, p, 0
-    margin = abs(p - 0.5) * 2
-    size = 1 if margin < 1 / 3 else 2 if margin < 2 / 3 else 3
-    return True, p, -size if p > 0.5 else size
-
-
 # --- methods --------------------------------------------------------------------------
 
 
@@ -193,19 +145,13 @@ def _with_reference(ctx: MethodContext, out: ChunkOutput) -> list[Item]:
     return kept
 
 
-def _backend(ctx: MethodContext) -> ModelBackend:
-    if ctx.backend is None:
-        raise BackendError(f"{ctx.job.kind} jobs need a model backend")
-    return ctx.backend
-
-
 def _steps(item: Item) -> list[Any]:
     return list(item.steps.all())
 
 
 def run_step_judge(ctx: MethodContext) -> ChunkOutput:
     out = ChunkOutput()
-    backend = _backend(ctx)
+    backend = model_backend(ctx)
     items = [i for i in ctx.items if _steps(i)]
     if len(items) < len(ctx.items):
         out.skipped["no steps"] += len(ctx.items) - len(items)
@@ -242,7 +188,7 @@ def run_step_judge(ctx: MethodContext) -> ChunkOutput:
 
 
 def _run_verify(ctx: MethodContext, items: list[Item], out: ChunkOutput) -> ChunkOutput:
-    backend = _backend(ctx)
+    backend = model_backend(ctx)
     keys: list[tuple[Item, Any]] = []
     prompts: list[str] = []
     for item in items:
@@ -280,7 +226,7 @@ def _run_verify(ctx: MethodContext, items: list[Item], out: ChunkOutput) -> Chun
 
 def run_mc_estimate(ctx: MethodContext) -> ChunkOutput:
     out = ChunkOutput()
-    backend = _backend(ctx)
+    backend = model_backend(ctx)
     policy, min_valid = ctx.params["unfinished_policy"], int(ctx.params["min_valid"])
     n = int(ctx.params["n_rollouts"])
     items = _with_reference(ctx, out)
@@ -383,7 +329,7 @@ def search_first_error(
 
 def run_first_error_search(ctx: MethodContext) -> ChunkOutput:
     out = ChunkOutput()
-    backend = _backend(ctx)
+    backend = model_backend(ctx)
     policy, min_valid = ctx.params["unfinished_policy"], int(ctx.params["min_valid"])
     n = int(ctx.params["n_rollouts"])
     items = _with_reference(ctx, out)
@@ -419,16 +365,16 @@ def run_first_error_search(ctx: MethodContext) -> ChunkOutput:
         steps = _steps(item)
         spent = 0
         for step in steps:
-            v = step_values.get((item.id, step.index))
-            if v is None:
+            found = step_values.get((item.id, step.index))
+            if found is None:
                 continue
-            spent += v.n_rollouts
+            spent += found.n_rollouts
             last = step.index == len(steps) - 1
             out.suggestions.append(
                 ctx.suggestion(
                     item, SuggestionMethod.FIRST_ERROR_SEARCH, f"step:{step.index}", step=step,
-                    score=v.value, label="" if v.hard is None else str(v.hard),
-                    raw=v.raw(policy, "final_answer" if last else "rollouts"),
+                    score=found.value, label="" if found.hard is None else str(found.hard),
+                    raw=found.raw(policy, "final_answer" if last else "rollouts"),
                 )
             )  # fmt: skip
         per_step = n * (len(steps) - 1)
@@ -482,7 +428,7 @@ def run_consensus(ctx: MethodContext) -> ChunkOutput:
             )
             continue
         out.stats["agreed"] += 1
-        if ctx.params["auto_accept"]:
+        if ctx.params["auto_accept"] and j is not None:
             out.consensus_labels.append((item, int(j)))
             out.stats["auto_labeled"] += 1
         out.suggestions.append(
@@ -490,103 +436,6 @@ def run_consensus(ctx: MethodContext) -> ChunkOutput:
                 item, SuggestionMethod.CONSENSUS, "item", label=str(j), score=1.0, raw=raw
             )
         )
-    return out
-
-
-def _context_text(item: Item) -> str:
-    turns = list(item.turns.all())
-    if turns:
-        return "\n".join(f"{t.speaker}: {t.text}" for t in turns)
-    return item.prompt
-
-
-def run_pair_judge(ctx: MethodContext) -> ChunkOutput:
-    out = ChunkOutput()
-    backend = _backend(ctx)
-    principles = (ctx.project.label_schema or {}).get("principles") or []
-    jobs: list[tuple[Item, Any, Any]] = []
-    prompts: list[str] = []
-    for item in ctx.items:
-        cands = list(item.candidates.all())
-        if len(cands) < 2:
-            out.skipped["fewer than two candidates"] += 1
-            continue
-        context = _context_text(item)
-        for other in cands[1:]:
-            a, b = cands[0], other
-            jobs.append((item, a, b))
-            prompts.append(backend.chat_prompt(pair_messages(context, a.text, b.text, principles)))
-            prompts.append(backend.chat_prompt(pair_messages(context, b.text, a.text, principles)))
-    scores = backend.next_token_logprobs(prompts, ["A", "B"]) if prompts else []
-    from labeling_jobs.backends.base import normalise
-
-    for k, (item, a, b) in enumerate(jobs):
-        first, second = normalise(scores[2 * k]), normalise(scores[2 * k + 1])
-        consistent, p_a, strength = pair_verdict(first["A"], second["B"])
-        if not consistent:
-            out.routed_item_ids.add(item.id)
-            out.stats["inconsistent"] += 1
-        else:
-            out.stats["consistent"] += 1
-        out.suggestions.append(
-            ctx.suggestion(
-                item, SuggestionMethod.PAIR_JUDGE, f"pair:{a.index}-{b.index}", candidate=b,
-                score=p_a, label=str(strength) if consistent else "",
-                raw={"p_a_better_ab": first["A"], "p_a_better_ba": second["B"],
-                     "consistent": consistent, "candidate_a": a.index, "candidate_b": b.index,
-                     "sign": "negative = candidate_a better", "principles": principles},
-            )
-        )  # fmt: skip
-    return out
-
-
-def code_labels(backend: ModelBackend, choices: Sequence[str]) -> list[str]:
-    """Score the code names themselves when their first tokens differ, else letters."""
-    if backend.distinct_first_tokens(list(choices)):
-        return list(choices)
-    return list(string.ascii_uppercase[: len(choices)])
-
-
-def run_turn_coder(ctx: MethodContext) -> ChunkOutput:
-    out = ChunkOutput()
-    backend = _backend(ctx)
-    fields = (ctx.project.label_schema or {}).get("fields") or []
-    window = int(ctx.params["context_turns"])
-    groups: dict[tuple[int, ...], list[tuple[Item, Any, int, dict[str, Any], str]]] = {}
-    labels_for: dict[int, list[str]] = {}
-    for k, fld in enumerate(fields):
-        labels_for[k] = code_labels(backend, fld["choices"])
-    for item in ctx.items:
-        turns = list(item.turns.all())
-        if not turns:
-            out.skipped["no turns"] += 1
-            continue
-        for pos, turn in enumerate(turns):
-            history = [(t.speaker, t.text) for t in turns[max(0, pos - window + 1) : pos + 1]]
-            for k, fld in enumerate(fields):
-                if str(fld.get("role", "")).lower() != turn.speaker.lower():
-                    continue
-                prompt = backend.chat_prompt(
-                    turn_messages(history, fld["name"], fld["choices"], labels_for[k])
-                )
-                groups.setdefault((k,), []).append((item, turn, k, fld, prompt))
-    for (k,), rows in groups.items():
-        labels = labels_for[k]
-        scores = backend.next_token_logprobs([r[4] for r in rows], labels)
-        from labeling_jobs.backends.base import normalise
-
-        for (item, turn, _, fld, _), lp in zip(rows, scores, strict=True):
-            probs_by_label = normalise(lp)
-            probs = {c: probs_by_label[lab] for c, lab in zip(fld["choices"], labels, strict=True)}
-            best = max(probs, key=lambda c: probs[c])
-            out.stats["turns_coded"] += 1
-            out.suggestions.append(
-                ctx.suggestion(
-                    item, SuggestionMethod.TURN_CODER, f"turn:{turn.index}:{k}", turn=turn,
-                    score=probs[best], label=best,
-                    raw={"field": fld["name"], "probs": probs, "scored_tokens": labels},
-                )
-            )  # fmt: skip
     return out
 
 

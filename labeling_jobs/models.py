@@ -7,10 +7,12 @@ Results are `annotation.Suggestion` rows keyed by (job_id, item, method, target)
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from django.db import models
 
 from annotation.models import ACTIVE_STATUSES as ACTIVE_STATUSES
-from annotation.models import BackgroundRun, RunStatus
+from annotation.models import BackgroundRun, ProjectKind, RunStatus, SuggestionMethod
 
 
 class JobKind(models.TextChoices):
@@ -20,6 +22,35 @@ class JobKind(models.TextChoices):
     CONSENSUS = "consensus", "Consensus of judge and MC"
     PAIR_JUDGE = "pair_judge", "Pair judge (preference)"
     TURN_CODER = "turn_coder", "Turn coder (dialogue)"
+
+
+@dataclass(frozen=True, slots=True)
+class JobKindSpec:
+    """What a job kind works on and writes: the project kind whose items it reads, and the
+    `SuggestionMethod`s of the suggestion rows it writes (annotation knows methods, never
+    job kinds, so it does not depend on this app)."""
+
+    project_kind: ProjectKind
+    methods: tuple[SuggestionMethod, ...]
+
+
+JOB_KIND_SPECS: dict[JobKind, JobKindSpec] = {
+    JobKind.STEP_JUDGE: JobKindSpec(
+        ProjectKind.STEP_LABELS, (SuggestionMethod.JUDGE, SuggestionMethod.VERIFY)
+    ),
+    JobKind.MC_ESTIMATE: JobKindSpec(ProjectKind.STEP_LABELS, (SuggestionMethod.MC,)),
+    JobKind.FIRST_ERROR_SEARCH: JobKindSpec(
+        ProjectKind.STEP_LABELS, (SuggestionMethod.FIRST_ERROR_SEARCH,)
+    ),
+    JobKind.CONSENSUS: JobKindSpec(ProjectKind.STEP_LABELS, (SuggestionMethod.CONSENSUS,)),
+    JobKind.PAIR_JUDGE: JobKindSpec(ProjectKind.PREFERENCE, (SuggestionMethod.PAIR_JUDGE,)),
+    JobKind.TURN_CODER: JobKindSpec(ProjectKind.DIALOGUE_CODING, (SuggestionMethod.TURN_CODER,)),
+}
+
+
+def job_kinds_for(project_kind: str) -> list[JobKind]:
+    """The job kinds that run on projects of `project_kind`, in declaration order."""
+    return [k for k in JobKind if JOB_KIND_SPECS[k].project_kind == project_kind]
 
 
 class Backend(models.TextChoices):

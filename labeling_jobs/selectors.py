@@ -14,7 +14,7 @@ from annotation.selectors.suggestions import (
     suggestion_item_verdicts,
 )
 from labeling_jobs.evaluation import processbench_score, step_agreement
-from labeling_jobs.models import JobChunk, JobKind, JobStatus, LabelingJob
+from labeling_jobs.models import JobChunk, JobKind, LabelingJob, job_kinds_for
 
 
 def labeling_job_list(*, project: Project, limit: int = 50) -> QuerySet[LabelingJob]:
@@ -69,6 +69,12 @@ EVALUATED = {
     "first_error_search": (JobKind.FIRST_ERROR_SEARCH, [SuggestionMethod.FIRST_ERROR_SEARCH], {}),
     "consensus": (JobKind.CONSENSUS, [SuggestionMethod.CONSENSUS], {}),
 }
+
+
+def evaluates_first_errors(*, project: Project) -> bool:
+    """Whether any job kind that `evaluation_report` scores runs on this project's kind."""
+    kinds = set(job_kinds_for(project.kind))
+    return any(kind in kinds for kind, _, _ in EVALUATED.values())
 
 
 def _latest_job_for(project: Project, kind: str, params: dict[str, Any]) -> LabelingJob | None:
@@ -132,7 +138,3 @@ def evaluation_report(
             "steps_compared": total,
         }
     return report
-
-
-def job_is_finished(job: LabelingJob) -> bool:
-    return job.status in (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED)

@@ -24,7 +24,8 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from annotation.dispatch import enqueue_on_commit
-from annotation.models import Item, Project, ProjectKind, SuggestionMethod, User
+from annotation.errors import ApplicationError
+from annotation.models import Item, Project, SuggestionMethod, User
 from annotation.services.runs import RunBeat, exception_message
 from annotation.services.suggestions import (
     consensus_annotation_upsert,
@@ -32,54 +33,55 @@ from annotation.services.suggestions import (
     suggestion_bulk_upsert,
 )
 from labeling_jobs.backends import BackendUnavailable, backend_get
+from labeling_jobs.method_base import MethodContext
 from labeling_jobs.methods import (
     COMMON_DEFAULTS,
     KIND_DEFAULTS,
     NEEDS_MODEL,
     RUNNERS,
     UNFINISHED_POLICIES,
-    MethodContext,
 )
-from labeling_jobs.models import ACTIVE_STATUSES, Backend, JobChunk, JobKind, JobStatus, LabelingJob
+from labeling_jobs.models import (
+    ACTIVE_STATUSES,
+    JOB_KIND_SPECS,
+    Backend,
+    JobChunk,
+    JobKind,
+    JobStatus,
+    LabelingJob,
+)
 
 logger = logging.getLogger(__name__)
 
 # Names of the senders labeling_jobs.tasks registers (annotation.dispatch).
 CHUNK_SENDER = "labeling_jobs.chunk"
-
-KIND_PROJECTS = {
-    JobKind.STEP_JUDGE: ProjectKind.STEP_LABELS,
-    JobKind.MC_ESTIMATE: ProjectKind.STEP_LABELS,
-    JobKind.FIRST_ERROR_SEARCH: ProjectKind.STEP_LABELS,
-    JobKind.CONSENSUS: ProjectKind.STEP_LABELS,
-    JobKind.PAIR_JUDGE: ProjectKind.PREFERENCE,
-    JobKind.TURN_CODER: ProjectKind.DIALOGUE_CODING,
-}
 SCOPE_KEYS = frozenset({"dataset_id", "item_ids", "external_ids", "is_complete", "limit"})
 
 
 def chunk_size_default() -> int:
-    return settings.STEPWISE_LABELING_CHUNK_SIZE
+    return int(settings.STEPWISE_LABELING_CHUNK_SIZE)
 
 
 def max_attempts() -> int:
-    return settings.STEPWISE_LABELING_MAX_ATTEMPTS
+    return int(settings.STEPWISE_LABELING_MAX_ATTEMPTS)
 
 
 def _params_merge(kind: str, params: dict[str, Any] | None) -> dict[str, Any]:
     merged = {**COMMON_DEFAULTS, **KIND_DEFAULTS[kind], **(params or {})}
     for key in ("temperature", "top_p"):
         if not isinstance(merged[key], int | float) or merged[key] < 0:
-            raise ValueError(f"params.{key}: must be a non-negative number")
+            raise ApplicationError("must be a non-negative number", field=f"params.{key}")
     for key in ("max_new_tokens", "n_rollouts", "votes", "min_valid", "seed", "context_turns"):
         if key in merged and (not isinstance(merged[key], int) or merged[key] < 0):
-            raise ValueError(f"params.{key}: must be a non-negative integer")
+            raise ApplicationError("must be a non-negative integer", field=f"params.{key}")
     if merged.get("n_rollouts") == 0 or merged.get("max_new_tokens") == 0:
-        raise ValueError("params: n_rollouts and max_new_tokens must be at least 1")
+        raise ApplicationError("n_rollouts and max_new_tokens must be at least 1", field="params")
     if "unfinished_policy" in merged and merged["unfinished_policy"] not in UNFINISHED_POLICIES:
-        raise ValueError(f"params.unfinished_policy: one of {', '.join(UNFINISHED_POLICIES)}")
+        raise ApplicationError(
+            f"one of {', '.join(UNFINISHED_POLICIES)}", field="params.unfinished_policy"
+        )
     if kind == JobKind.STEP_JUDGE and merged["mode"] not in ("critique", "verify"):
-        raise ValueError("params.mode: critique or verify")
+        raise ApplicationError("critique or verify", field="params.mode")
     return merged
 
 
@@ -104,11 +106,17 @@ def _consensus_params(project: Project, params: dict[str, Any]) -> dict[str, Any
                 project=project, id=params[key], kind__in=kinds
             ).first()
             if job is None:
-                raise ValueError(f"params.{key}: no {what} job {params[key]} in this project")
+                raise ApplicationError(
+                    f"no {what} job {params[key]} in this project",
+                    code="not_found_in_project",
+                    field=f"params.{key}",
+                )
         else:
             job = _latest_job(project, kinds)
             if job is None:
-                raise ValueError(f"kind: run {what} job to completion first")
+                raise ApplicationError(
+                    f"run {what} job to completion first", code="prerequisite", field="kind"
+                )
         params[key] = job.id
         if key == "judge_job_id":
             mode = job.params.get("mode", "critique")
@@ -116,18 +124,14 @@ def _consensus_params(project: Project, params: dict[str, Any]) -> dict[str, Any
                 SuggestionMethod.VERIFY if mode == "verify" else SuggestionMethod.JUDGE
             ]
         else:
-            params["mc_methods"] = [
-                SuggestionMethod.MC
-                if job.kind == JobKind.MC_ESTIMATE
-                else SuggestionMethod.FIRST_ERROR_SEARCH
-            ]
+            params["mc_methods"] = list(JOB_KIND_SPECS[JobKind(job.kind)].methods)
     return params
 
 
 def _scope_item_ids(project: Project, scope: dict[str, Any]) -> list[int]:
     unknown = set(scope) - SCOPE_KEYS
     if unknown:
-        raise ValueError(f"scope: unknown key(s) {', '.join(sorted(unknown))}")
+        raise ApplicationError(f"unknown key(s) {', '.join(sorted(unknown))}", field="scope")
     qs = Item.objects.filter(project=project)
     if scope.get("dataset_id"):
         qs = qs.filter(dataset_id=scope["dataset_id"])
@@ -158,14 +162,17 @@ def labeling_job_create(
 ) -> LabelingJob:
     """Create a job over the items in `scope` and queue its chunks after commit.
 
-    Raises ValueError('field: reason') for a kind that does not fit the project, bad
+    Raises ApplicationError naming the field for a kind that does not fit the project, bad
     parameters or an empty scope. Without `model_name` the demo model is used.
     """
     if kind not in JobKind.values:
-        raise ValueError(f"kind: one of {', '.join(JobKind.values)}")
-    if KIND_PROJECTS[kind] != project.kind:
-        raise ValueError(
-            f"kind: {kind} jobs need a {KIND_PROJECTS[kind]} project, not {project.kind}"
+        raise ApplicationError(f"one of {', '.join(JobKind.values)}", field="kind")
+    needs = JOB_KIND_SPECS[JobKind(kind)].project_kind
+    if needs != project.kind:
+        raise ApplicationError(
+            f"{kind} jobs need a {needs} project, not {project.kind}",
+            code="wrong_kind",
+            field="kind",
         )
     merged = _params_merge(kind, params)
     if kind == JobKind.CONSENSUS:
@@ -174,14 +181,14 @@ def labeling_job_create(
     else:
         backend = backend or Backend.TRANSFORMERS
         if backend not in (Backend.TRANSFORMERS, Backend.OPENAI):
-            raise ValueError("backend: transformers or openai")
+            raise ApplicationError("transformers or openai", field="backend")
         model_name = model_name or settings.STEPWISE_DEMO_MODEL
     scope = dict(scope or {})
     if limit:
         scope["limit"] = int(limit)
     ids = _scope_item_ids(project, scope)
     if not ids:
-        raise ValueError("scope: no items match")
+        raise ApplicationError("no items match", code="empty", field="scope")
     size = max(1, int(chunk_size or chunk_size_default()))
     with transaction.atomic():
         job = LabelingJob.objects.create(

@@ -3,25 +3,29 @@ retry. Non-members get 404, members who are not managers 403."""
 
 from __future__ import annotations
 
+from typing import Any, cast
+
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from annotation.errors import ApplicationError
 from annotation.models import Project
 from annotation.selectors.projects import MANAGE
-from annotation.web.access import project_for_role
-from labeling_jobs.models import Backend, JobKind, LabelingJob
+from annotation.web.access import AuthedHttpRequest, project_for_role
+from annotation.web.errors import form_add_error
+from labeling_jobs.models import Backend, JobKind, LabelingJob, job_kinds_for
 from labeling_jobs.selectors import (
     consensus_summary,
+    evaluates_first_errors,
     evaluation_report,
     labeling_job_get,
     labeling_job_list,
 )
 from labeling_jobs.services import (
-    KIND_PROJECTS,
     labeling_job_cancel,
     labeling_job_create,
     labeling_job_retry,
@@ -54,11 +58,10 @@ class JobStartForm(forms.Form):
         ],
     )
 
-    def __init__(self, *args: object, project: Project, **kwargs: object) -> None:
+    def __init__(self, *args: Any, project: Project, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["kind"].choices = [
-            (k, label) for k, label in JobKind.choices if KIND_PROJECTS[k] == project.kind
-        ]
+        kinds = [(k.value, k.label) for k in job_kinds_for(project.kind)]
+        cast(forms.ChoiceField, self.fields["kind"]).choices = kinds
 
     def params(self) -> dict[str, object]:
         d = self.cleaned_data
@@ -72,7 +75,7 @@ class JobStartForm(forms.Form):
         return out
 
 
-def _manager_project(request: HttpRequest, slug: str) -> Project:
+def _manager_project(request: AuthedHttpRequest, slug: str) -> Project:
     return project_for_role(request, slug, MANAGE, "Only managers run labeling jobs.")[0]
 
 
@@ -85,7 +88,7 @@ def _job_or_404(project: Project, job_id: int) -> LabelingJob:
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def jobs(request: HttpRequest, slug: str) -> HttpResponse:
+def jobs(request: AuthedHttpRequest, slug: str) -> HttpResponse:
     project = _manager_project(request, slug)
     form = JobStartForm(request.POST or None, project=project)
     if request.method == "POST" and form.is_valid():
@@ -95,11 +98,8 @@ def jobs(request: HttpRequest, slug: str) -> HttpResponse:
                 project=project, kind=d["kind"], user=request.user, backend=d["backend"],
                 model_name=d["model"] or None, params=form.params(), limit=d.get("limit"),
             )  # fmt: skip
-        except ValueError as exc:
-            field, sep, reason = str(exc).partition(": ")
-            form.add_error(
-                field if sep and field in form.fields else None, reason if sep else str(exc)
-            )
+        except ApplicationError as exc:
+            form_add_error(form, exc)
         else:
             messages.success(
                 request,
@@ -109,7 +109,7 @@ def jobs(request: HttpRequest, slug: str) -> HttpResponse:
     against = request.GET.get("against", "processbench-experts")
     report = (
         evaluation_report(project=project, against=against)
-        if project.kind == "step_labels"
+        if evaluates_first_errors(project=project)
         else None
     )
     return render(
@@ -128,7 +128,7 @@ def jobs(request: HttpRequest, slug: str) -> HttpResponse:
 
 @login_required
 @require_GET
-def job_detail(request: HttpRequest, slug: str, job_id: int) -> HttpResponse:
+def job_detail(request: AuthedHttpRequest, slug: str, job_id: int) -> HttpResponse:
     project = _manager_project(request, slug)
     job = _job_or_404(project, job_id)
     return render(request, "labeling_jobs/job_detail.html", {"project": project, "job": job})
@@ -136,7 +136,7 @@ def job_detail(request: HttpRequest, slug: str, job_id: int) -> HttpResponse:
 
 @login_required
 @require_GET
-def job_progress(request: HttpRequest, slug: str, job_id: int) -> HttpResponse:
+def job_progress(request: AuthedHttpRequest, slug: str, job_id: int) -> HttpResponse:
     project = _manager_project(request, slug)
     job = _job_or_404(project, job_id)
     return render(request, "labeling_jobs/_job_progress.html", {"project": project, "job": job})
@@ -144,7 +144,7 @@ def job_progress(request: HttpRequest, slug: str, job_id: int) -> HttpResponse:
 
 @login_required
 @require_POST
-def job_cancel(request: HttpRequest, slug: str, job_id: int) -> HttpResponse:
+def job_cancel(request: AuthedHttpRequest, slug: str, job_id: int) -> HttpResponse:
     project = _manager_project(request, slug)
     job = _job_or_404(project, job_id)
     if labeling_job_cancel(job=job):
@@ -154,7 +154,7 @@ def job_cancel(request: HttpRequest, slug: str, job_id: int) -> HttpResponse:
 
 @login_required
 @require_POST
-def job_retry(request: HttpRequest, slug: str, job_id: int) -> HttpResponse:
+def job_retry(request: AuthedHttpRequest, slug: str, job_id: int) -> HttpResponse:
     project = _manager_project(request, slug)
     job = _job_or_404(project, job_id)
     n = labeling_job_retry(job=job)
@@ -163,7 +163,7 @@ def job_retry(request: HttpRequest, slug: str, job_id: int) -> HttpResponse:
     return _after_action(request, project, job)
 
 
-def _after_action(request: HttpRequest, project: Project, job: LabelingJob) -> HttpResponse:
+def _after_action(request: AuthedHttpRequest, project: Project, job: LabelingJob) -> HttpResponse:
     if getattr(request, "htmx", False):
         job.refresh_from_db()
         return render(request, "labeling_jobs/_job_progress.html", {"project": project, "job": job})

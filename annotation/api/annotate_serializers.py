@@ -15,17 +15,9 @@ from typing import Any
 from rest_framework import serializers
 
 from annotation.api.serializers import StepOutputSerializer, TurnOutputSerializer
-from annotation.models import (
-    Annotation,
-    Assignment,
-    Candidate,
-    Flag,
-    Item,
-    ProjectKind,
-    Suggestion,
-    User,
-)
-from annotation.services.annotations import annotation_labels
+from annotation.kinds import LABEL_KINDS
+from annotation.models import Annotation, Assignment, Candidate, Flag, Item, Suggestion, User
+from annotation.selectors.annotations import annotation_labels
 
 
 class LabelCandidateSerializer(serializers.ModelSerializer):
@@ -42,19 +34,11 @@ class SuggestionOutputSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-# The parts of an item each project kind shows, as `item_for_labeling(kind=...)` prefetches
-# them; the other parts render as empty lists (the same shape for every kind) and are never
-# read, since reading them would query.
-PARTS_OF_KIND: dict[str, tuple[str, ...]] = {
-    ProjectKind.STEP_LABELS: ("steps",),
-    ProjectKind.DIALOGUE_CODING: ("turns",),
-    ProjectKind.PREFERENCE: ("candidates", "turns"),
-}
-
-
 class LabelItemSerializer(serializers.ModelSerializer):
     """The item as the annotator sees it (from `item_for_labeling`: prefetched parts).
-    `context["kind"]` limits the parts read to that kind's; without it all are read."""
+    `context["kind"]` limits the parts read to those its label kind shows (the others render
+    as empty lists, the same shape for every kind, and are never read, since reading them
+    would query); without it all are read."""
 
     steps = serializers.SerializerMethodField()
     turns = serializers.SerializerMethodField()
@@ -78,9 +62,10 @@ class LabelItemSerializer(serializers.ModelSerializer):
         self, item: Item, name: str, serializer: type[serializers.ModelSerializer]
     ) -> list[dict[str, Any]]:
         kind = self.context.get("kind")
-        if kind is not None and name not in PARTS_OF_KIND.get(kind, ()):
+        if kind is not None and name not in LABEL_KINDS[kind].shown_parts:
             return []
-        return serializer(getattr(item, name).all(), many=True).data
+        rows: Any = serializer(getattr(item, name).all(), many=True).data  # a ReturnList
+        return rows
 
     def get_steps(self, obj: Item) -> list[dict[str, Any]]:
         return self._part(obj, "steps", StepOutputSerializer)
@@ -125,7 +110,7 @@ class AssignmentOutputSerializer(serializers.Serializer):
             "overlap": project.overlap,
         }
 
-    def get_suggestions(self, obj: Assignment) -> dict[str, list[dict[str, Any]]]:
+    def get_suggestions(self, obj: Assignment) -> dict[str, Any]:
         return {
             target: SuggestionOutputSerializer(rows, many=True).data
             for target, rows in self.context["suggestions"].items()
@@ -205,8 +190,8 @@ class ReviewAnnotationSerializer(serializers.ModelSerializer):
 class FlagOutputSerializer(serializers.ModelSerializer):
     class Meta:
         model = Flag
-        fields = ("id", "item", "reason", "note", "created_at", "resolved_at")
-        read_only_fields = fields
+        fields: tuple[str, ...] = ("id", "item", "reason", "note", "created_at", "resolved_at")
+        read_only_fields: tuple[str, ...] = fields
 
 
 class ReviewFlagSerializer(FlagOutputSerializer):

@@ -23,7 +23,6 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, serializers, status
 from rest_framework.exceptions import NotFound
-from rest_framework.request import Request
 from rest_framework.response import Response
 
 from annotation.api.annotate_serializers import (
@@ -37,8 +36,8 @@ from annotation.api.annotate_serializers import (
     SuggestionOutputSerializer,
 )
 from annotation.api.pagination import ID_MAX, IdCursorPagination
-from annotation.api.views import ProjectScopedApi, service_errors
-from annotation.models import Annotation, Assignment, Flag, Item, Role
+from annotation.api.views import AuthedRequest, ProjectScopedApi
+from annotation.models import Annotation, Assignment, Flag, Item, Role, User
 from annotation.selectors.annotations import (
     annotation_list_for_annotator,
     assignment_for_annotator,
@@ -105,7 +104,7 @@ class _OwnAssignmentMixin:
 
     project: Any
 
-    def own_assignment(self, request: Request, pk: int) -> Assignment:
+    def own_assignment(self, request: AuthedRequest, pk: int) -> Assignment:
         assignment = assignment_for_annotator(assignment_id=pk, annotator=request.user)
         if assignment is None or assignment.project_id != self.project.id:
             raise NotFound()
@@ -138,14 +137,13 @@ class AssignmentNextApi(ProjectScopedApi):
         request=AssignmentNextInputSerializer,
         responses={200: AssignmentOutputSerializer, 204: None},
     )
-    def post(self, request: Request, slug: str) -> Response:
+    def post(self, request: AuthedRequest, slug: str) -> Response:
         data = self.AssignmentNextInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         exclude: list[int] = data.validated_data["exclude"]
-        with service_errors():
-            assignment = assignment_claim_next(
-                project=self.project, annotator=request.user, exclude_ids=exclude
-            )
+        assignment = assignment_claim_next(
+            project=self.project, annotator=request.user, exclude_ids=exclude
+        )
         if assignment is None:
             return Response(status=status.HTTP_204_NO_CONTENT)
         if not exclude:
@@ -182,17 +180,16 @@ class AssignmentSubmitApi(_OwnAssignmentMixin, ProjectScopedApi):
         request=AssignmentSubmitInputSerializer,
         responses={201: AnnotationOutputSerializer, 200: AnnotationOutputSerializer},
     )
-    def post(self, request: Request, slug: str, pk: int) -> Response:
+    def post(self, request: AuthedRequest, slug: str, pk: int) -> Response:
         data = self.AssignmentSubmitInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         assignment = self.own_assignment(request, pk)
-        with service_errors():
-            annotation, created = annotation_submit_created(
-                assignment=assignment,
-                labels=data.validated_data["labels"],
-                client_token=data.validated_data["client_token"],
-                active_ms=data.validated_data["active_ms"],
-            )
+        annotation, created = annotation_submit_created(
+            assignment=assignment,
+            labels=data.validated_data["labels"],
+            client_token=data.validated_data["client_token"],
+            active_ms=data.validated_data["active_ms"],
+        )
         code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
         return Response(AnnotationOutputSerializer(annotation).data, status=code)
 
@@ -209,14 +206,11 @@ class AssignmentSkipApi(_OwnAssignmentMixin, ProjectScopedApi):
         )
 
     @extend_schema(request=AssignmentSkipInputSerializer, responses=AssignmentStateSerializer)
-    def post(self, request: Request, slug: str, pk: int) -> Response:
+    def post(self, request: AuthedRequest, slug: str, pk: int) -> Response:
         data = self.AssignmentSkipInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         assignment = self.own_assignment(request, pk)
-        with service_errors():
-            assignment = assignment_skip(
-                assignment=assignment, reason=data.validated_data["reason"]
-            )
+        assignment = assignment_skip(assignment=assignment, reason=data.validated_data["reason"])
         return Response(AssignmentStateSerializer(assignment).data)
 
 
@@ -241,9 +235,12 @@ class AnnotationMineListApi(ProjectScopedApi, generics.ListAPIView):
         if getattr(self, "swagger_fake_view", False):
             return Annotation.objects.none()
         # Revisions hold the labels in their normal form: one query for the whole page.
-        return annotation_list_for_annotator(
-            annotator=self.request.user, project=self.project
-        ).prefetch_related("revisions")
+        user = self.request.user
+        if not isinstance(user, User):
+            return Annotation.objects.none()  # IsAuthenticated answered 401 already
+        return annotation_list_for_annotator(annotator=user, project=self.project).prefetch_related(
+            "revisions"
+        )
 
 
 class AnnotationEditApi(ProjectScopedApi):
@@ -257,7 +254,7 @@ class AnnotationEditApi(ProjectScopedApi):
         client_token = serializers.CharField(max_length=64, help_text=IDEMPOTENCY_HELP)
 
     @extend_schema(request=AnnotationEditInputSerializer, responses=AnnotationOutputSerializer)
-    def patch(self, request: Request, slug: str, pk: int) -> Response:
+    def patch(self, request: AuthedRequest, slug: str, pk: int) -> Response:
         data = self.AnnotationEditInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         annotation = (
@@ -267,12 +264,11 @@ class AnnotationEditApi(ProjectScopedApi):
         )
         if annotation is None:
             raise NotFound()
-        with service_errors():
-            annotation = annotation_edit(
-                annotation=annotation,
-                labels=data.validated_data["labels"],
-                client_token=data.validated_data["client_token"],
-            )
+        annotation = annotation_edit(
+            annotation=annotation,
+            labels=data.validated_data["labels"],
+            client_token=data.validated_data["client_token"],
+        )
         return Response(AnnotationOutputSerializer(annotation).data)
 
 
@@ -290,12 +286,11 @@ class ItemFlagCreateApi(ProjectScopedApi):
         note = serializers.CharField(max_length=5000, required=False, allow_blank=True, default="")
 
     @extend_schema(request=ItemFlagInputSerializer, responses={201: FlagOutputSerializer})
-    def post(self, request: Request, slug: str, pk: int) -> Response:
+    def post(self, request: AuthedRequest, slug: str, pk: int) -> Response:
         data = self.ItemFlagInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         item = _item_visible_to(view=self, user=request.user, item_id=pk)
-        with service_errors():
-            flag = flag_create(item=item, user=request.user, **data.validated_data)
+        flag = flag_create(item=item, user=request.user, **data.validated_data)
         return Response(FlagOutputSerializer(flag).data, status=status.HTTP_201_CREATED)
 
 
@@ -319,7 +314,7 @@ class ReviewItemListApi(ProjectScopedApi):
     @extend_schema(
         parameters=[ReviewItemQuerySerializer], responses=ReviewItemSerializer(many=True)
     )
-    def get(self, request: Request, slug: str) -> Response:
+    def get(self, request: AuthedRequest, slug: str) -> Response:
         query = self.ReviewItemQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         rows = review_items(
@@ -342,10 +337,10 @@ class ItemAnnotationListApi(ProjectScopedApi):
         responses={200: OpenApiTypes.OBJECT},
         parameters=[OpenApiParameter("pk", int, OpenApiParameter.PATH)],
     )
-    def get(self, request: Request, slug: str, pk: int) -> Response:
+    def get(self, request: AuthedRequest, slug: str, pk: int) -> Response:
         item = _item_in_project(project_id=self.project.id, item_id=pk)
         review = item_review(item=item)
-        annotations: dict[str, list[Any]] = {}
+        annotations: dict[str, Any] = {}
         for source, rows in review["annotations"].items():
             for row in rows:
                 row.item = item  # imported labels are built from rows and need the kind
@@ -380,16 +375,13 @@ class AdjudicationCreateApi(ProjectScopedApi):
         request=AdjudicationInputSerializer,
         responses={201: ReviewAnnotationSerializer, 200: ReviewAnnotationSerializer},
     )
-    def post(self, request: Request, slug: str, pk: int) -> Response:
+    def post(self, request: AuthedRequest, slug: str, pk: int) -> Response:
         data = self.AdjudicationInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         item = _item_in_project(project_id=self.project.id, item_id=pk)
         existed = Annotation.objects.filter(
             item=item, annotator=request.user, source=Annotation.Source.ADJUDICATION
         ).exists()
-        with service_errors():
-            annotation = adjudication_submit(
-                item=item, reviewer=request.user, **data.validated_data
-            )
+        annotation = adjudication_submit(item=item, reviewer=request.user, **data.validated_data)
         code = status.HTTP_200_OK if existed else status.HTTP_201_CREATED
         return Response(ReviewAnnotationSerializer(annotation).data, status=code)

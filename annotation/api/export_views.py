@@ -15,10 +15,9 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, serializers, status
 from rest_framework.exceptions import NotFound
-from rest_framework.request import Request
 from rest_framework.response import Response
 
-from annotation.api.views import ProjectScopedApi, service_errors
+from annotation.api.views import AuthedRequest, ProjectScopedApi
 from annotation.exporters import EXPORT_FORMAT_NAMES
 from annotation.models import ExportRun, Role
 from annotation.selectors.agreement import SOURCE_CHOICES, agreement_report
@@ -83,16 +82,15 @@ class ExportRunListCreateApi(ProjectScopedApi, generics.ListAPIView):
     @extend_schema(
         request=ExportRunCreateInputSerializer, responses={201: ExportRunOutputSerializer}
     )
-    def post(self, request: Request, slug: str) -> Response:
+    def post(self, request: AuthedRequest, slug: str) -> Response:
         data = self.ExportRunCreateInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        with service_errors():
-            run = export_run_start(
-                project=self.project,
-                fmt=data.validated_data["format"],
-                options=data.validated_data.get("options") or {},
-                user=request.user,
-            )
+        run = export_run_start(
+            project=self.project,
+            fmt=data.validated_data["format"],
+            options=data.validated_data.get("options") or {},
+            user=request.user,
+        )
         return Response(
             ExportRunOutputSerializer(run, context={"request": request}).data,
             status=status.HTTP_201_CREATED,
@@ -115,7 +113,7 @@ class ExportRunRetryApi(ProjectScopedApi):
     roles: ClassVar[dict[str, frozenset[str]]] = {"POST": EXPORTERS_ROLES}
 
     @extend_schema(request=None, responses={200: ExportRunOutputSerializer})
-    def post(self, request: Request, slug: str, pk: int) -> Response:
+    def post(self, request: AuthedRequest, slug: str, pk: int) -> Response:
         run = _runs(self).filter(pk=pk).first()
         if run is None:
             raise NotFound("No such export run.")
@@ -129,7 +127,7 @@ class ExportRunDownloadApi(ProjectScopedApi):
     roles: ClassVar[dict[str, frozenset[str]]] = {"GET": EXPORTERS_ROLES}
 
     @extend_schema(responses={(200, "application/octet-stream"): OpenApiTypes.BINARY})
-    def get(self, request: Request, slug: str, pk: int, filename: str) -> FileResponse:
+    def get(self, request: AuthedRequest, slug: str, pk: int, filename: str) -> FileResponse:
         run = _runs(self).filter(pk=pk).first()
         path = export_file_path(run=run, filename=filename) if run is not None else None
         if path is None:
@@ -151,7 +149,7 @@ class AgreementApi(ProjectScopedApi):
         ],
         responses={200: OpenApiTypes.OBJECT},
     )
-    def get(self, request: Request, slug: str) -> Response:
+    def get(self, request: AuthedRequest, slug: str) -> Response:
         fields = request.query_params.getlist("field") or None
         sources = request.query_params.get("sources") or None
         fresh = request.query_params.get("fresh") in ("1", "true", "yes")
@@ -164,9 +162,8 @@ class AgreementApi(ProjectScopedApi):
                 report["computed_at"] = stats["_computed_at"]["agreement"].isoformat()
                 report["stale"] = False
                 return Response(report)
-        with service_errors():
-            report = agreement_report(
-                project=self.project, fields=fields, sources=sources, with_trend=False
-            )
+        report = agreement_report(
+            project=self.project, fields=fields, sources=sources, with_trend=False
+        )
         report["computed_at"] = None
         return Response(report)

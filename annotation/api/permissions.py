@@ -2,7 +2,7 @@
 
 Every project-scoped view names, per HTTP method, the roles that may call it
 (`ProjectScopedApi.roles`). `ProjectRole` resolves the project from the URL's slug through
-`project_get_for_user`: a caller who is not a member gets 404, exactly as if the project did
+`project_with_role_for_user`: a caller who is not a member gets 404, exactly as if the project did
 not exist, so slugs of other projects do not leak; a member whose role is not allowed gets 403.
 """
 
@@ -14,6 +14,7 @@ from rest_framework.exceptions import NotFound
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 
+from annotation.models import User
 from annotation.selectors.projects import project_with_role_for_user
 from annotation.selectors.users import user_can_create_projects
 
@@ -31,12 +32,15 @@ class ProjectRole(BasePermission):
     message = "Your role in this project does not allow this."
 
     def has_permission(self, request: Request, view: APIView) -> bool:
+        if not isinstance(request.user, User):
+            return False  # IsAuthenticated answered 401 already
         found = project_with_role_for_user(user=request.user, slug=view.kwargs["slug"])
         if found is None:
             raise NotFound("No such project.")
         project, role = found
-        view.project = project
-        view.role = role
+        scoped: Any = view  # a ProjectScopedApi: it declares `project`, `role` and `roles`
+        scoped.project = project
+        scoped.role = role
         roles: dict[str, Any] = getattr(view, "roles", {})
         return role in roles.get(request.method or "", ())
 

@@ -15,7 +15,7 @@ from annotation.models import Candidate, Dataset, ImportRun, Item, Membership, P
 class ProjectOutputSerializer(serializers.ModelSerializer):
     class Meta:
         model = Project
-        fields = (
+        fields: tuple[str, ...] = (
             "id",
             "slug",
             "name",
@@ -26,7 +26,7 @@ class ProjectOutputSerializer(serializers.ModelSerializer):
             "show_suggestions",
             "created_at",
         )
-        read_only_fields = fields
+        read_only_fields: tuple[str, ...] = fields
 
 
 class ProjectListOutputSerializer(ProjectOutputSerializer):

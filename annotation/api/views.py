@@ -2,14 +2,12 @@
 
 Project-scoped views declare `roles`: per HTTP method, the project roles allowed to call it
 (`annotation.api.permissions.ProjectRole` checks them; non-members get 404). Services signal
-bad input with ValueError('field: reason'), which `service_errors` turns into a 400
-{field: [reason]}.
+bad input with ApplicationError, which the API's exception handler (`annotation.api.errors`)
+turns into a 400 {field: [message]}; any other exception is a 500.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any, ClassVar
 
 import django_filters
@@ -42,10 +40,9 @@ from annotation.api.serializers import (
     ProjectListOutputSerializer,
     ProjectOutputSerializer,
 )
-from annotation.errors import ApplicationError
 from annotation.importers import FORMAT_NAMES
 from annotation.importers.schema import NATIVE_RECORD_SCHEMA
-from annotation.models import ImportRun, Item, Project, ProjectKind, Role
+from annotation.models import ImportRun, Item, Project, ProjectKind, Role, User
 from annotation.selectors.items import dataset_list, import_run_list, item_list
 from annotation.selectors.projects import (
     ALL_ROLES,
@@ -71,22 +68,11 @@ OVERLAP_MAX = 32767
 INSTRUCTIONS_MAX = 100_000
 
 
-@contextmanager
-def service_errors() -> Iterator[None]:
-    """Turn a service's ValueError('field: reason') into a 400 {field: [reason]}.
+class AuthedRequest(Request):
+    """A request to a view behind IsAuthenticated (every view here but the public ones):
+    its user is signed in. For type checking; views receive the ordinary request."""
 
-    Transitional: services are moving to ApplicationError, which the API's exception handler
-    answers by itself; once none raises ValueError for bad input, this goes.
-    """
-    try:
-        yield
-    except ApplicationError:
-        raise
-    except ValueError as exc:
-        field, sep, reason = str(exc).partition(": ")
-        if not sep:
-            field, reason = "non_field_errors", str(exc)
-        raise ValidationError({field: [reason]}) from exc
+    user: User
 
 
 class ProjectScopedApi(APIView):
@@ -184,16 +170,15 @@ class ProjectListCreateApi(APIView):
         show_suggestions = serializers.BooleanField(required=False)
 
     @extend_schema(responses=ProjectListOutputSerializer(many=True))
-    def get(self, request: Request) -> Response:
+    def get(self, request: AuthedRequest) -> Response:
         projects = project_list_for_user(user=request.user)
         return Response(ProjectListOutputSerializer(projects, many=True).data)
 
     @extend_schema(request=ProjectCreateInputSerializer, responses={201: ProjectOutputSerializer})
-    def post(self, request: Request) -> Response:
+    def post(self, request: AuthedRequest) -> Response:
         data = self.ProjectCreateInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        with service_errors():
-            project = project_create(created_by=request.user, **data.validated_data)
+        project = project_create(created_by=request.user, **data.validated_data)
         return Response(ProjectOutputSerializer(project).data, status=status.HTTP_201_CREATED)
 
 
@@ -212,15 +197,14 @@ class ProjectDetailApi(ProjectScopedApi):
         show_suggestions = serializers.BooleanField(required=False)
 
     @extend_schema(responses=ProjectOutputSerializer)
-    def get(self, request: Request, slug: str) -> Response:
+    def get(self, request: AuthedRequest, slug: str) -> Response:
         return Response(ProjectOutputSerializer(self.project).data)
 
     @extend_schema(request=ProjectUpdateInputSerializer, responses=ProjectOutputSerializer)
-    def patch(self, request: Request, slug: str) -> Response:
+    def patch(self, request: AuthedRequest, slug: str) -> Response:
         data = self.ProjectUpdateInputSerializer(data=request.data, partial=True)
         data.is_valid(raise_exception=True)
-        with service_errors():
-            project = project_update(project=self.project, **data.validated_data)
+        project = project_update(project=self.project, **data.validated_data)
         return Response(ProjectOutputSerializer(project).data)
 
 
@@ -240,12 +224,12 @@ class MemberListSetApi(ProjectScopedApi):
         role = serializers.ChoiceField(choices=Role.choices)
 
     @extend_schema(responses=MembershipOutputSerializer(many=True))
-    def get(self, request: Request, slug: str) -> Response:
+    def get(self, request: AuthedRequest, slug: str) -> Response:
         members = membership_list(project=self.project)
         return Response(MembershipOutputSerializer(members, many=True).data)
 
     @extend_schema(request=MemberSetInputSerializer, responses=MembershipOutputSerializer)
-    def post(self, request: Request, slug: str) -> Response:
+    def post(self, request: AuthedRequest, slug: str) -> Response:
         data = self.MemberSetInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         user = (
@@ -255,10 +239,9 @@ class MemberListSetApi(ProjectScopedApi):
         )
         if user is None:
             raise ValidationError({"username": ["No user you can add has this username."]})
-        with service_errors():
-            membership = membership_set(
-                project=self.project, user=user, role=data.validated_data["role"]
-            )
+        membership = membership_set(
+            project=self.project, user=user, role=data.validated_data["role"]
+        )
         return Response(MembershipOutputSerializer(membership).data)
 
 
@@ -268,10 +251,9 @@ class MemberDeleteApi(ProjectScopedApi):
     roles: ClassVar[dict[str, frozenset[str]]] = {"DELETE": MANAGE}
 
     @extend_schema(responses={204: None})
-    def delete(self, request: Request, slug: str, pk: int) -> Response:
+    def delete(self, request: AuthedRequest, slug: str, pk: int) -> Response:
         membership = _object_or_404(membership_list(project=self.project).filter(pk=pk).first())
-        with service_errors():
-            membership_remove(membership=membership)
+        membership_remove(membership=membership)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -292,18 +274,17 @@ class DatasetListCreateApi(ProjectScopedApi):
         )
 
     @extend_schema(responses=DatasetOutputSerializer(many=True))
-    def get(self, request: Request, slug: str) -> Response:
+    def get(self, request: AuthedRequest, slug: str) -> Response:
         datasets = dataset_list(project=self.project)
         return Response(DatasetOutputSerializer(datasets, many=True).data)
 
     @extend_schema(request=DatasetCreateInputSerializer, responses={201: DatasetOutputSerializer})
-    def post(self, request: Request, slug: str) -> Response:
+    def post(self, request: AuthedRequest, slug: str) -> Response:
         data = self.DatasetCreateInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        with service_errors():
-            dataset = dataset_create(
-                project=self.project, created_by=request.user, **data.validated_data
-            )
+        dataset = dataset_create(
+            project=self.project, created_by=request.user, **data.validated_data
+        )
         return Response(DatasetOutputSerializer(dataset).data, status=status.HTTP_201_CREATED)
 
 
@@ -311,7 +292,7 @@ class DatasetDetailApi(ProjectScopedApi):
     roles: ClassVar[dict[str, frozenset[str]]] = {"GET": ALL_ROLES}
 
     @extend_schema(responses=DatasetOutputSerializer)
-    def get(self, request: Request, slug: str, pk: int) -> Response:
+    def get(self, request: AuthedRequest, slug: str, pk: int) -> Response:
         dataset = _object_or_404(dataset_list(project=self.project).filter(pk=pk).first())
         return Response(DatasetOutputSerializer(dataset).data)
 
@@ -401,22 +382,21 @@ class ImportRunListCreateApi(ProjectScopedApi, generics.ListAPIView):
     @extend_schema(
         request=ImportRunCreateInputSerializer, responses={201: ImportRunOutputSerializer}
     )
-    def post(self, request: Request, slug: str) -> Response:
+    def post(self, request: AuthedRequest, slug: str) -> Response:
         body = request.data  # parsing runs UploadLimitHandler, which may refuse the file
         refused = getattr(request._request, "upload_refused", None)
         if refused:
             raise ValidationError({"file": [refused]})
         data = self.ImportRunCreateInputSerializer(data=body)
         data.is_valid(raise_exception=True)
-        with service_errors():
-            run = import_run_create(
-                project=self.project,
-                user=request.user,
-                upload=data.validated_data["file"],
-                fmt=data.validated_data["format"],
-                dataset_name=data.validated_data["dataset"],
-                options=data.validated_data.get("options") or {},
-            )
+        run = import_run_create(
+            project=self.project,
+            user=request.user,
+            upload=data.validated_data["file"],
+            fmt=data.validated_data["format"],
+            dataset_name=data.validated_data["dataset"],
+            options=data.validated_data.get("options") or {},
+        )
         return Response(ImportRunOutputSerializer(run).data, status=status.HTTP_201_CREATED)
 
 
@@ -439,7 +419,7 @@ class ImportRunRetryApi(ProjectScopedApi):
     roles: ClassVar[dict[str, frozenset[str]]] = {"POST": MANAGE}
 
     @extend_schema(request=None, responses={200: ImportRunOutputSerializer})
-    def post(self, request: Request, slug: str, pk: int) -> Response:
+    def post(self, request: AuthedRequest, slug: str, pk: int) -> Response:
         run = import_run_list(project=self.project).filter(pk=pk).first()
         if run is None:
             raise NotFound("No such import run.")

@@ -6,6 +6,7 @@ one (streaming) into a folder with the data files, `manifest.json` and a dataset
 
 from __future__ import annotations
 
+from annotation.errors import ApplicationError
 from annotation.exporters.base import Exporter
 from annotation.exporters.preference import (
     HelpSteer2Exporter,
@@ -34,19 +35,18 @@ EXPORTERS: dict[str, type[Exporter]] = {
 EXPORT_FORMAT_NAMES: tuple[str, ...] = tuple(EXPORTERS)
 
 
-class UnknownExportFormatError(ValueError):
-    pass
+class UnknownExportFormatError(ApplicationError):
+    def __init__(self, name: str) -> None:
+        super().__init__(
+            f"unknown export format {name!r}; known: {', '.join(EXPORTERS)}",
+            code="unknown",
+            field="format",
+        )
 
 
 def exporter_get(name: str) -> Exporter:
-    """The exporter called `name`; raises UnknownExportFormatError('format: ...')."""
+    """The exporter called `name`; raises UnknownExportFormatError (field `format`)."""
     try:
         return EXPORTERS[name]()
     except KeyError:
-        raise UnknownExportFormatError(
-            f"format: unknown export format {name!r}; known: {', '.join(EXPORTERS)}"
-        ) from None
-
-
-def export_formats_for(kind: str) -> list[str]:
-    return [n for n, cls in EXPORTERS.items() if kind in cls.project_kinds]
+        raise UnknownExportFormatError(name) from None

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from annotation.aggregation import Aggregator, FinalLabel, Vote
+from annotation.errors import ApplicationError
 from annotation.exporters.source import AnnotationData, ItemData
 from annotation.models import Annotation, Project
 
@@ -63,15 +64,16 @@ _CHOICES = {
 
 
 def options_validate(raw: dict[str, Any] | None) -> dict[str, Any]:
-    """Defaults filled and values checked; raises ValueError('options.<name>: reason')."""
+    """Defaults filled and values checked; raises ApplicationError (field
+    `options.<name>`)."""
     raw = dict(raw or {})
     unknown = sorted(set(raw) - set(DEFAULT_OPTIONS))
     if unknown:
-        raise ValueError(f"options.{unknown[0]}: unknown option")
+        raise ApplicationError("unknown option", field=f"options.{unknown[0]}")
     opts = {**DEFAULT_OPTIONS, **raw}
     for name, choices in _CHOICES.items():
         if opts[name] not in choices:
-            raise ValueError(f"options.{name}: must be one of {', '.join(choices)}")
+            raise ApplicationError(f"must be one of {', '.join(choices)}", field=f"options.{name}")
     for name in (
         "include_consensus",
         "dedup",
@@ -80,28 +82,32 @@ def options_validate(raw: dict[str, Any] | None) -> dict[str, Any]:
         "truncate_after_first_error",
     ):
         if not isinstance(opts[name], bool):
-            raise ValueError(f"options.{name}: must be true or false")
+            raise ApplicationError("must be true or false", field=f"options.{name}")
     for name, lo, hi in (("min_confidence", 0.0, 1.0), ("test_size", 0.0, 0.9)):
         v = opts[name]
         if isinstance(v, bool) or not isinstance(v, int | float) or not lo <= v <= hi:
-            raise ValueError(f"options.{name}: must be a number from {lo} to {hi}")
+            raise ApplicationError(f"must be a number from {lo} to {hi}", field=f"options.{name}")
     ma = opts["min_agreement"]
     if ma is not None and (
         isinstance(ma, bool) or not isinstance(ma, int | float) or not 0 <= ma <= 1
     ):
-        raise ValueError("options.min_agreement: must be null or a number from 0 to 1")
+        raise ApplicationError(
+            "must be null or a number from 0 to 1", field="options.min_agreement"
+        )
     if isinstance(opts["seed"], bool) or not isinstance(opts["seed"], int):
-        raise ValueError("options.seed: must be an integer")
+        raise ApplicationError("must be an integer", field="options.seed")
     rg = opts["row_group_size"]
     if isinstance(rg, bool) or not isinstance(rg, int) or not 100 <= rg <= 1_000_000:
-        raise ValueError("options.row_group_size: must be an integer from 100 to 1000000")
+        raise ApplicationError(
+            "must be an integer from 100 to 1000000", field="options.row_group_size"
+        )
     if not isinstance(opts["step_tag"], str) or not opts["step_tag"].strip():
-        raise ValueError("options.step_tag: must be a non-empty string")
+        raise ApplicationError("must be a non-empty string", field="options.step_tag")
     if not isinstance(opts["task"], str):
-        raise ValueError("options.task: must be a string")
+        raise ApplicationError("must be a string", field="options.task")
     efr = opts["exclude_finish_reasons"]
     if not isinstance(efr, list) or not all(isinstance(x, str) for x in efr):
-        raise ValueError("options.exclude_finish_reasons: must be a list of strings")
+        raise ApplicationError("must be a list of strings", field="options.exclude_finish_reasons")
     return opts
 
 
@@ -182,10 +188,6 @@ def split_of(group_key: str, *, seed: int, test_size: float) -> str:
         return "train"
     digest = hashlib.blake2b(f"{seed}:{group_key}".encode(), digest_size=8).digest()
     return "test" if int.from_bytes(digest, "big") / 2**64 < test_size else "train"
-
-
-def row_digest(data: dict[str, Any], ignore: tuple[str, ...]) -> int:
-    return serialise(data, ignore)[1]
 
 
 _dumps = json.JSONEncoder(ensure_ascii=False).encode

@@ -21,6 +21,7 @@ from django.db.models import Count
 from django.utils import timezone
 
 from annotation.aggregation import MIN_OVERLAP_UNITS, Aggregator
+from annotation.errors import ApplicationError
 from annotation.exporters import exporter_get
 from annotation.exporters.base import (
     ExportContext,
@@ -83,14 +84,30 @@ def code_version() -> str:
     return version
 
 
+def export_format_check(*, project: Project, fmt: str) -> Exporter:
+    """The exporter `fmt`; raises ApplicationError (field `format`) unless it exists and
+    exports projects of this project's kind."""
+    exporter = exporter_get(fmt)
+    if project.kind not in exporter.project_kinds:
+        raise ApplicationError(
+            f"{fmt} exports {' or '.join(exporter.project_kinds)} projects; "
+            f"{project.slug!r} is a {project.kind} project",
+            code="wrong_kind",
+            field="format",
+        )
+    return exporter
+
+
 def export_sources(*, project: Project, options: dict[str, Any]) -> tuple[str, ...]:
     """The annotation sources that count as annotators' votes for this export."""
     src = list(sources_for(options["sources"]))
     if options["include_consensus"]:
         if not project_quality_settings(project=project).allow_consensus_labels:
-            raise ValueError(
-                "options.include_consensus: this project does not allow consensus auto-labels "
-                "(label_schema.allow_consensus_labels)"
+            raise ApplicationError(
+                "this project does not allow consensus auto-labels "
+                "(label_schema.allow_consensus_labels)",
+                code="not_allowed",
+                field="options.include_consensus",
             )
         src.append(Annotation.Source.CONSENSUS)
     return tuple(src)
@@ -189,14 +206,9 @@ def export_write(
 ) -> dict[str, Any]:
     """Write the export into `out_dir` (created); returns the manifest.
 
-    Raises ValueError('format: ...' / 'options.<name>: ...') before writing anything.
+    Raises ApplicationError (field `format` or `options.<name>`) before writing anything.
     """
-    exporter = exporter_get(fmt)
-    if project.kind not in exporter.project_kinds:
-        raise ValueError(
-            f"format: {fmt} exports {' or '.join(exporter.project_kinds)} projects; "
-            f"{project.slug!r} is a {project.kind} project"
-        )
+    exporter = export_format_check(project=project, fmt=fmt)
     opts = options_validate(options)
     sources = export_sources(project=project, options=opts)
     query_sources = (*sources, Annotation.Source.ADJUDICATION, Annotation.Source.GOLD)
@@ -276,7 +288,7 @@ def export_write(
         path = out_dir / rel
         sha = hashlib.sha256()
         with open(path, "rb") as fh:
-            for block in iter(lambda fh=fh: fh.read(1 << 20), b""):
+            while block := fh.read(1 << 20):
                 sha.update(block)
         files.append(
             {"path": rel, "split": split, "records": writer.counts[split],
@@ -300,10 +312,12 @@ def export_write(
         .values_list("method", "model_name", "job_id", "n")
         .order_by("method", "model_name", "job_id")
     ]
-    creators = set()
+    creators: set[str] = set()
     for a in annotators:
         creators.add(
-            {"human": "expert-generated", "imported": "found"}.get(a["kind"], "machine-generated")
+            {"human": "expert-generated", "imported": "found"}.get(
+                str(a["kind"]), "machine-generated"
+            )
         )
     total = sum(writer.counts.values())
     manifest: dict[str, Any] = {

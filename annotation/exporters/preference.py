@@ -6,8 +6,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from annotation.aggregation import Vote
-from annotation.agreement import most_similar_triple, rounded_mean
+from annotation.aggregation import Vote, most_similar_triple, rounded_mean
 from annotation.exporters.base import ExportContext, Exporter, Row, item_agreement
 from annotation.exporters.source import AnnotationData, ItemData
 from annotation.models import Annotation
@@ -148,11 +147,11 @@ def oriented_pairs(ctx: ExportContext, pairs: list[Pair]) -> Iterator[tuple[int,
         for c in sorted(score):
             if c == best or score[c] >= score[best] or (c, best) in direct:
                 continue
-            p = direct.get((best, c))
-            if p is None:
+            found = direct.get((best, c))
+            if found is None:
                 lo, hi = min(best, c), max(best, c)
-                p = Pair(lo, hi, 1 if hi == best else -1, 1.0, "ranking", "final")
-            yield best, c, p
+                found = Pair(lo, hi, 1 if hi == best else -1, 1.0, "ranking", "final")
+            yield best, c, found
     else:
         for p in decided:
             yield (p.hi, p.lo, p) if p.strength > 0 else (p.lo, p.hi, p)

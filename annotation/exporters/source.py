@@ -181,9 +181,9 @@ def iter_items(
             for ann_id, sid, rating, cant in StepLabel.objects.filter(**label_filter).values_list(
                 "annotation_id", "step_id", "rating", "cant_judge"
             ):
-                ann = anns.get(ann_id)
-                if ann is not None:
-                    ann.ratings[step_index[sid]] = (rating, cant)
+                rated = anns.get(ann_id)
+                if rated is not None:
+                    rated.ratings[step_index[sid]] = (rating, cant)
         elif anns and kind == ProjectKind.DIALOGUE_CODING:
             for ann_id, index, fld, value in (
                 TurnLabel.objects.filter(**label_filter)
@@ -206,7 +206,7 @@ def iter_items(
                 anns[ann_id].preferences.append(
                     (cand_index[a], cand_index[b], strength, margin, cand_index.get(left))
                 )
-            for ann_id, principle, cand, value in (
+            for ann_id, principle, cand, rating_value in (
                 PrincipleRating.objects.filter(**label_filter)
                 .order_by("id")
                 .values_list("annotation_id", "principle", "candidate_id", "value")
@@ -214,7 +214,7 @@ def iter_items(
                 if ann_id not in anns:
                     continue
                 anns[ann_id].principles.append(
-                    (principle, cand_index.get(cand) if cand is not None else None, value)
+                    (principle, cand_index.get(cand) if cand is not None else None, rating_value)
                 )
         if with_mc and kind == ProjectKind.STEP_LABELS:
             mc: dict[int, list[float]] = defaultdict(list)
@@ -224,7 +224,7 @@ def iter_items(
             for sid, score in Suggestion.objects.filter(
                 method=SuggestionMethod.MC, step__isnull=False, score__isnull=False, **in_chunk
             ).values_list("step_id", "score"):
-                if sid in step_pos:
+                if sid in step_pos and score is not None:
                     mc[sid].append(score)
             for sid, scores in mc.items():
                 item_id, i = step_pos[sid]

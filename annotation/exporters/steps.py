@@ -6,7 +6,7 @@ import re
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from annotation.aggregation import FinalLabel, Vote
 from annotation.exporters.base import ExportContext, Exporter, Row, item_agreement
@@ -73,9 +73,9 @@ def step_views(ctx: ExportContext, item: ItemData) -> Iterator[StepView | None]:
     finals: list[FinalLabel | None] = []
     for i in range(n):
         votes = [
-            Vote(a.annotator_id, float(r[i]), a.source == Annotation.Source.CONSENSUS)
+            Vote(a.annotator_id, float(rating), a.source == Annotation.Source.CONSENSUS)
             for a, r in zip(raters, per_rater, strict=True)
-            if r[i] is not None
+            if (rating := r[i]) is not None
         ]
         adjudicated = adj_ratings[i]
         finals.append(
@@ -94,9 +94,7 @@ def step_views(ctx: ExportContext, item: ItemData) -> Iterator[StepView | None]:
     )
     min_agreement = ctx.options["min_agreement"]
     if min_agreement is not None and adj is None:
-        agreement = item_agreement(
-            [[r[i] for r in per_rater] for i in range(n)]  # type: ignore[misc]
-        )
+        agreement = item_agreement([[r[i] for r in per_rater] for i in range(n)])
         if agreement is None or agreement < min_agreement:
             ctx.dropped["min_agreement"] += 1
             return
@@ -192,7 +190,7 @@ class _StepExporter(Exporter):
     project_kinds = ("step_labels",)
     balanceable = True
     aggregate_fields = ("step_rating", "first_error_index")
-    task_categories = ("token-classification", "text-classification")
+    task_categories: ClassVar[tuple[str, ...]] = ("token-classification", "text-classification")
     tags = ("process-supervision", "prm", "step-labels")
 
     def manifest_extra(self, ctx: ExportContext) -> dict[str, Any]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from importlib import import_module
 
+from annotation.errors import ApplicationError
 from annotation.importers.base import Importer
 
 _REGISTRY: dict[str, str] = {
@@ -20,8 +21,13 @@ _REGISTRY: dict[str, str] = {
 FORMAT_NAMES: tuple[str, ...] = tuple(_REGISTRY)
 
 
-class UnknownFormatError(ValueError):
-    pass
+class UnknownFormatError(ApplicationError):
+    def __init__(self, name: str) -> None:
+        super().__init__(
+            f"unknown format {name!r}; known formats: {', '.join(FORMAT_NAMES)}",
+            code="unknown",
+            field="format",
+        )
 
 
 def importer_get(name: str) -> Importer:
@@ -29,8 +35,6 @@ def importer_get(name: str) -> Importer:
     try:
         target = _REGISTRY[name]
     except KeyError:
-        raise UnknownFormatError(
-            f"format: unknown format {name!r}; known formats: {', '.join(FORMAT_NAMES)}"
-        ) from None
+        raise UnknownFormatError(name) from None
     module, cls = target.split(":")
     return getattr(import_module(module), cls)()

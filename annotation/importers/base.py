@@ -329,10 +329,10 @@ class _Utf8LineReader(io.TextIOBase):
         self._max = max_line_bytes
         self._physical = 0
 
-    def __iter__(self) -> _Utf8LineReader:
+    def __iter__(self) -> _Utf8LineReader:  # type: ignore[override]  # an iterator of str
         return self
 
-    def __next__(self) -> str:
+    def __next__(self) -> str:  # type: ignore[override]  # text, not the stub's bytes
         raw = self._stream.readline(self._max + 1)
         if not raw:
             raise StopIteration

@@ -43,13 +43,13 @@ def question_key(question: str) -> str:
     return hashlib.sha1(norm.encode(), usedforsecurity=False).hexdigest()[:12]
 
 
-def parse_gsm8k_solutions_record(obj: Any, line: int | None) -> list[ParsedItem]:
+def parse_gsm8k_solutions_record(obj: Any, line: int | None) -> list[ParseEvent]:
     """One problem line -> one item per model solution, in the order of the keys."""
     rec = req_object(obj, "record")
     question = req_str(rec, "question")
     reference = gsm8k_final_answer(req_str(rec, "ground_truth"))
     qkey = question_key(question)
-    items = []
+    items: list[ParseEvent] = []
     for model, value in rec.items():
         if model in _FIELDS:
             continue

@@ -18,26 +18,40 @@ Consensus, adjudication and gold annotations never count as raters.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 from django.db.models import Min, QuerySet
 
-from annotation.agreement import Level, LongRatings
+from annotation.aggregation import majority_vote
+from annotation.agreement import (
+    LongRatings,
+    _alpha_from_counts,
+    alpha_long,
+    cohen_kappa,
+    coincidence_matrix,
+    confusion_matrix,
+    field_agreement,
+    first_error_agreement_long,
+    json_float,
+    value_domain_of,
+)
+from annotation.errors import ApplicationError
+from annotation.kinds import label_kind_for
+from annotation.kinds.base import FieldSpec
 from annotation.models import (
     Annotation,
     PreferenceLabel,
     PrincipleRating,
     Project,
-    ProjectKind,
     Step,
     StepLabel,
-    Suggestion,
     TurnLabel,
     User,
 )
+from annotation.selectors.agreement_models import pair_key, suggestion_ratings
 
 RATER_SOURCES = (Annotation.Source.HUMAN, Annotation.Source.IMPORTED)
 SOURCE_CHOICES = {
@@ -45,19 +59,6 @@ SOURCE_CHOICES = {
     "human": (Annotation.Source.HUMAN,),
     "imported": (Annotation.Source.IMPORTED,),
 }
-
-
-@dataclass(frozen=True, slots=True)
-class FieldSpec:
-    key: str
-    label: str
-    level: Level
-    # Ordered numeric domain; for string codes, `codes[i]` is the code of value i.
-    domain: tuple[float, ...] | None = None
-    codes: tuple[str, ...] | None = None
-    kappa_weights: str | None = None
-    # The first-error index also reports exact and ±1 agreement.
-    first_error: bool = False
 
 
 @dataclass(slots=True)
@@ -80,79 +81,24 @@ def sources_for(name: str | Sequence[str] | None) -> tuple[str, ...]:
         try:
             return SOURCE_CHOICES[name]
         except KeyError:
-            raise ValueError(
-                f"sources: must be one of {', '.join(SOURCE_CHOICES)}, got {name!r}"
+            raise ApplicationError(
+                f"must be one of {', '.join(SOURCE_CHOICES)}, got {name!r}", field="sources"
             ) from None
     return tuple(name)
 
 
 def agreement_fields(*, project: Project) -> list[FieldSpec]:
     """The label fields of a project, in the order the dashboard shows them."""
-    schema = project.label_schema or {}
-    if project.kind == ProjectKind.STEP_LABELS:
-        return [
-            FieldSpec("step_rating", "Step rating (−1/0/+1)", "ordinal", (-1.0, 0.0, 1.0),
-                      kappa_weights="quadratic"),
-            FieldSpec("step_correct", "Step correct (first-error semantics)", "nominal",
-                      (0.0, 1.0)),
-            FieldSpec("first_error_index", "First-error index", "nominal", first_error=True),
-        ]  # fmt: skip
-    if project.kind == ProjectKind.DIALOGUE_CODING:
-        names: list[str] = [f["name"] for f in schema.get("fields", []) if f.get("name")]
-        seen = set(
-            TurnLabel.objects.filter(annotation__item__project=project)
-            .values_list("field", flat=True)
-            .distinct()
-        )
-        names += sorted(seen - set(names))
-        out = []
-        choices = {f["name"]: f.get("choices", []) for f in schema.get("fields", [])}
-        for name in names:
-            codes = list(choices.get(name, []))
-            extra = (
-                TurnLabel.objects.filter(annotation__item__project=project, field=name)
-                .exclude(value__in=codes)
-                .values_list("value", flat=True)
-                .distinct()
-            )
-            codes += sorted(set(extra))
-            out.append(
-                FieldSpec(
-                    f"turn:{name}",
-                    name.replace("_", " ").capitalize(),
-                    "nominal",
-                    tuple(float(i) for i in range(len(codes))),
-                    codes=tuple(codes),
-                )
-            )
-        return out
-    principles: list[str] = list(schema.get("principles", []))
-    seen = set(
-        PrincipleRating.objects.filter(annotation__item__project=project)
-        .values_list("principle", flat=True)
-        .distinct()
-    )
-    principles += sorted(seen - set(principles))
-    lo, hi = (schema.get("principle_scale") or [1, 5])[:2]
-    per_pair = schema.get("principle_mode") == "per_pair"
-    scale = tuple(float(v) for v in (range(-3, 4) if per_pair else range(int(lo), int(hi) + 1)))
-    out = [
-        FieldSpec("preference_direction", "Preference direction", "nominal", (-1.0, 0.0, 1.0)),
-        FieldSpec("preference_strength", "Preference strength (−3..+3)", "ordinal",
-                  tuple(float(v) for v in range(-3, 4)), kappa_weights="quadratic"),
-    ]  # fmt: skip
-    out += [
-        FieldSpec(f"principle:{p}", f"Principle: {p}", "ordinal", scale, kappa_weights="quadratic")
-        for p in principles
-    ]
-    return out
+    return label_kind_for(project).agreement_fields(project=project)
 
 
 def agreement_field_get(*, project: Project, key: str) -> FieldSpec:
     for spec in agreement_fields(project=project):
         if spec.key == key:
             return spec
-    raise ValueError(f"field: no field {key!r} in project {project.slug!r}")
+    raise ApplicationError(
+        f"no field {key!r} in project {project.slug!r}", code="unknown", field="field"
+    )
 
 
 def _annotations(project: Project, sources: Sequence[str]) -> QuerySet[Annotation]:
@@ -230,11 +176,6 @@ def _finish(spec: FieldSpec, units: Any, raters: Any, values: Any, days: Any) ->
     )
 
 
-def _pair_key(a: int, b: int) -> int:
-    lo, hi = (a, b) if a < b else (b, a)
-    return (lo << 32) | hi
-
-
 def agreement_ratings(
     *, project: Project, spec: FieldSpec, sources: Sequence[str] = RATER_SOURCES
 ) -> FieldRatings:
@@ -259,11 +200,11 @@ def agreement_ratings(
     if key.startswith("turn:"):
         name = key.split(":", 1)[1]
         code_of = {c: float(i) for i, c in enumerate(spec.codes or ())}
-        rows = TurnLabel.objects.filter(
+        turn_rows = TurnLabel.objects.filter(
             annotation__item__project=project, annotation__source__in=sources, field=name
         ).values_list("turn_id", "annotation__annotator_id", "value", "annotation__created_at")
         u, r, v, d = [], [], [], []
-        for turn_id, annotator, value, created in rows:
+        for turn_id, annotator, value, created in turn_rows:
             if value in code_of:
                 u.append(turn_id)
                 r.append(annotator)
@@ -271,23 +212,23 @@ def agreement_ratings(
                 d.append(_day(created))
         return _finish(spec, u, r, v, d)
     if key in ("preference_direction", "preference_strength"):
-        rows = PreferenceLabel.objects.filter(
+        pair_rows = PreferenceLabel.objects.filter(
             annotation__item__project=project, annotation__source__in=sources
         ).values_list(
             "candidate_a_id", "candidate_b_id", "annotation__annotator_id", "strength",
             "annotation__created_at",
         )  # fmt: skip
         u, r, v, d = [], [], [], []
-        for a, b, annotator, strength, created in rows:
+        for a, b, annotator, strength, created in pair_rows:
             s = strength if a < b else -strength
-            u.append(_pair_key(a, b))
+            u.append(pair_key(a, b))
             r.append(annotator)
             v.append(float(np.sign(s)) if key == "preference_direction" else float(s))
             d.append(_day(created))
         return _finish(spec, u, r, v, d)
     if key.startswith("principle:"):
         name = key.split(":", 1)[1]
-        rows = PrincipleRating.objects.filter(
+        principle_rows = PrincipleRating.objects.filter(
             annotation__item__project=project, annotation__source__in=sources, principle=name
         ).values_list(
             "candidate_id", "annotation__item_id", "annotation__annotator_id", "value",
@@ -295,15 +236,15 @@ def agreement_ratings(
         )  # fmt: skip
         u, r, v, d = [], [], [], []
         domain = set(spec.domain or ())
-        for cand, item_id, annotator, value, created in rows:
-            if domain and float(value) not in domain:
+        for cand, item_id, annotator, rating, created in principle_rows:
+            if domain and float(rating) not in domain:
                 continue
             u.append(cand if cand is not None else -item_id)
             r.append(annotator)
-            v.append(float(value))
+            v.append(float(rating))
             d.append(_day(created))
         return _finish(spec, u, r, v, d)
-    raise ValueError(f"field: unknown field {key!r}")
+    raise ValueError(f"agreement_ratings: no reader for the field {key!r}")
 
 
 def _columns(rows: Any, n: int) -> list[list[Any]]:
@@ -338,123 +279,6 @@ def _step_correct(project: Project, spec: FieldSpec, sources: Sequence[str]) -> 
     return _finish(spec, steps[step_rows, 2], fe[rep, 2], values, fe[rep, 4])
 
 
-# --- model pre-labels ----------------------------------------------------------------------
-
-_POSITIVE = {"1", "+1", "+", "correct", "right", "positive", "true", "yes", "good", "great"}
-_NEGATIVE = {"-1", "-", "incorrect", "wrong", "negative", "false", "no", "bad"}
-_NEUTRAL = {"0", "neutral", "okay", "ok"}
-
-
-def suggestion_step_value(label: str, score: float | None) -> float | None:
-    """A step suggestion as a −1/0/+1 rating: its label when it names one, else its score
-    (P(correct) or an MC estimate) thresholded at 0.5."""
-    low = (label or "").strip().lower()
-    if low in _POSITIVE:
-        return 1.0
-    if low in _NEGATIVE:
-        return -1.0
-    if low in _NEUTRAL:
-        return 0.0
-    if score is not None:
-        return 1.0 if score >= 0.5 else -1.0
-    return None
-
-
-def _int_label(label: str) -> int | None:
-    try:
-        return int(str(label).strip())
-    except (TypeError, ValueError):
-        return None
-
-
-@dataclass(slots=True)
-class ModelRatings:
-    method: str
-    model_name: str
-    field: str
-    units: list[int]
-    values: list[float]
-
-
-def suggestion_ratings(*, project: Project, spec: FieldSpec) -> list[ModelRatings]:
-    """Each (method, model) pre-labeler's values on the units of `spec`.
-
-    Conventions read from Suggestion rows: step targets (`step:N`, with `step` set) for
-    `step_rating`/`step_correct`; item targets whose label is an integer (the first wrong
-    step, −1 none) for `first_error_index`; turn targets with the field in `raw["field"]`
-    (or a label `field=value`) for `turn:<field>`; item targets of pair judges with an
-    integer strength label (or `a`/`b`/`tie`) between candidates `raw["candidate_a"]`
-    and `raw["candidate_b"]` (indexes, default 0 and 1) for the preference fields.
-    """
-    qs = Suggestion.objects.filter(item__project=project)
-    out: dict[tuple[str, str], ModelRatings] = {}
-
-    def add(method: str, model: str, unit: int, value: float) -> None:
-        key = (method, model)
-        if key not in out:
-            out[key] = ModelRatings(method, model, spec.key, [], [])
-        out[key].units.append(unit)
-        out[key].values.append(value)
-
-    if spec.key in ("step_rating", "step_correct"):
-        rows = qs.filter(step__isnull=False).values_list(
-            "method", "model_name", "step_id", "label", "score"
-        )
-        for method, model, step_id, label, score in rows.iterator(chunk_size=20_000):
-            v = suggestion_step_value(label, score)
-            if v is None:
-                continue
-            if spec.key == "step_correct":
-                v = 1.0 if v >= 0 else 0.0
-            add(method, model, step_id, v)
-    elif spec.key == "first_error_index":
-        rows = qs.filter(target="item").values_list("method", "model_name", "item_id", "label")
-        for method, model, item_id, label in rows.iterator(chunk_size=20_000):
-            v = _int_label(label)
-            if v is not None and v >= -1:
-                add(method, model, item_id, float(v))
-    elif spec.key.startswith("turn:"):
-        name = spec.key.split(":", 1)[1]
-        code_of = {c: float(i) for i, c in enumerate(spec.codes or ())}
-        rows = qs.filter(turn__isnull=False).values_list(
-            "method", "model_name", "turn_id", "label", "raw"
-        )
-        for method, model, turn_id, label, raw in rows.iterator(chunk_size=20_000):
-            fld, value = (raw or {}).get("field"), label
-            if fld is None and "=" in (label or ""):
-                fld, value = label.split("=", 1)
-            if fld == name and value in code_of:
-                add(method, model, turn_id, code_of[value])
-    elif spec.key in ("preference_direction", "preference_strength"):
-        from annotation.models import Candidate
-
-        rows = list(
-            qs.filter(target="item").values_list("method", "model_name", "item_id", "label", "raw")
-        )
-        cand = {}
-        if rows:
-            cand = {
-                (i, x): cid
-                for i, x, cid in Candidate.objects.filter(
-                    item_id__in={r[2] for r in rows}
-                ).values_list("item_id", "index", "id")
-            }
-        for method, model, item_id, label, raw in rows:
-            raw = raw or {}
-            low = (label or "").strip().lower()
-            s = {"a": -1, "b": 1, "tie": 0}.get(low, _int_label(label))
-            a = cand.get((item_id, raw.get("candidate_a", 0)))
-            b = cand.get((item_id, raw.get("candidate_b", 1)))
-            if s is None or a is None or b is None or not -3 <= s <= 3:
-                continue
-            s = s if a < b else -s
-            add(
-                method, model, _pair_key(a, b),
-                float(np.sign(s)) if spec.key == "preference_direction" else float(s),
-            )  # fmt: skip
-    return list(out.values())
-
-
 # --- the report (the numbers the dashboard, the API and `manage.py agreement` show) -------
 
 TREND_POINTS = 8
@@ -462,7 +286,6 @@ TREND_POINTS = 8
 
 def _trend(fr: FieldRatings) -> list[dict[str, Any]]:
     """Cumulative α at up to TREND_POINTS moments between the first and last rating."""
-    from annotation.agreement import alpha_long
 
     if len(fr.day) == 0:
         return []
@@ -483,12 +306,11 @@ def _trend(fr: FieldRatings) -> list[dict[str, Any]]:
 
 
 def _jf(x: float | None) -> float | None:
-    from annotation.agreement import json_float
 
     return json_float(x)
 
 
-def _domain_labels(spec: FieldSpec, domain: Sequence[float]) -> list[str]:
+def _domain_labels(spec: FieldSpec, domain: Iterable[float]) -> list[str]:
     if spec.codes:
         return [spec.codes[int(v)] for v in domain]
     return [str(int(v)) if float(v).is_integer() else str(v) for v in domain]
@@ -499,12 +321,6 @@ def field_report(
     with_trend: bool = True, with_models: bool = True,
 ) -> dict[str, Any]:  # fmt: skip
     """Every agreement figure of one field, JSON-ready."""
-    from annotation.agreement import (
-        coincidence_matrix,
-        field_agreement,
-        first_error_agreement_long,
-        value_domain_of,
-    )
 
     fr = agreement_ratings(project=project, spec=spec, sources=sources)
     r = fr.ratings
@@ -555,13 +371,6 @@ def _model_vs_consensus(
     project: Project, spec: FieldSpec, fr: FieldRatings, domain: np.ndarray
 ) -> list[dict[str, Any]]:
     """Each pre-labeler against the majority of the raters on the units both cover."""
-    from annotation.agreement import (
-        _alpha_from_counts,
-        cohen_kappa,
-        confusion_matrix,
-        majority_vote,
-    )
-
     models = suggestion_ratings(project=project, spec=spec)
     if not models or fr.ratings.n_units == 0:
         return []
@@ -613,8 +422,10 @@ def agreement_report(
         known = {s.key for s in specs}
         unknown = [f for f in fields if f not in known]
         if unknown:
-            raise ValueError(
-                f"field: unknown field {unknown[0]!r}; known: {', '.join(sorted(known))}"
+            raise ApplicationError(
+                f"unknown field {unknown[0]!r}; known: {', '.join(sorted(known))}",
+                code="unknown",
+                field="field",
             )
         specs = [s for s in specs if s.key in fields]
     return {

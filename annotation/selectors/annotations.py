@@ -10,6 +10,8 @@ from django.core.cache import cache
 from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet
 from django.utils import timezone
 
+from annotation.kinds import LABEL_KINDS, label_kind_for
+from annotation.kinds.base import Labels
 from annotation.models import (
     Annotation,
     Assignment,
@@ -17,7 +19,6 @@ from annotation.models import (
     Flag,
     Item,
     Project,
-    ProjectKind,
     Step,
     Suggestion,
     Turn,
@@ -74,10 +75,11 @@ def project_incomplete_count(*, project_id: int) -> int:
     100,000-item project the count costs tens of milliseconds, and every labeling page
     shows it. (Tests run with a dummy cache, so they see exact counts.)"""
     key = f"stepwise:incomplete:{project_id}"
-    n = cache.get(key)
-    if n is None:
-        n = Item.objects.filter(project_id=project_id, is_complete=False).count()
-        cache.set(key, n, 10)
+    cached = cache.get(key)
+    if cached is not None:
+        return int(cached)
+    n = Item.objects.filter(project_id=project_id, is_complete=False).count()
+    cache.set(key, n, 10)
     return n
 
 
@@ -98,20 +100,19 @@ def annotator_progress(*, project: Project, annotator: User) -> Progress:
     )  # fmt: skip
 
 
-_PARTS_OF_KIND = {
-    ProjectKind.STEP_LABELS: ("steps",),
-    ProjectKind.DIALOGUE_CODING: ("turns",),
-    # A preference item's context may be a dialogue.
-    ProjectKind.PREFERENCE: ("candidates", "turns"),
+_PART_QUERYSETS: dict[str, QuerySet[Step] | QuerySet[Turn] | QuerySet[Candidate]] = {
+    "steps": Step.objects.order_by("index"),
+    "turns": Turn.objects.order_by("index"),
+    "candidates": Candidate.objects.order_by("index"),
 }
-_PART_QUERYSETS = {"steps": Step, "turns": Turn, "candidates": Candidate}
 
 
 def item_for_labeling(*, item_id: int, kind: str | None = None) -> Item:
     """An item with everything the labeling page shows, in a fixed number of queries: the
     parts of its project's `kind` only, or all parts when kind is None."""
-    parts = _PARTS_OF_KIND.get(kind, ("steps", "turns", "candidates"))
-    prefetches = [Prefetch(p, queryset=_PART_QUERYSETS[p].objects.order_by("index")) for p in parts]
+    label_kind = LABEL_KINDS.get(kind) if kind is not None else None
+    parts = label_kind.shown_parts if label_kind else ("steps", "turns", "candidates")
+    prefetches = [Prefetch(p, queryset=_PART_QUERYSETS[p].all()) for p in parts]
     return (
         Item.objects.select_related("project", "dataset")
         .prefetch_related(*prefetches)
@@ -136,6 +137,11 @@ def assignment_for_annotator(*, assignment_id: int, annotator: User) -> Assignme
     )
 
 
+def assignment_of_annotation(*, annotation: Annotation) -> Assignment | None:
+    """The assignment an annotation was submitted for (None for one made otherwise)."""
+    return Assignment.objects.filter(annotation=annotation).first()
+
+
 def annotation_list_for_annotator(*, annotator: User, project: Project) -> QuerySet[Annotation]:
     return (
         Annotation.objects.filter(
@@ -144,25 +150,6 @@ def annotation_list_for_annotator(*, annotator: User, project: Project) -> Query
         .select_related("item")
         .order_by("-updated_at")
     )
-
-
-def _signature(project: Project, ann: Annotation) -> Any:
-    """What two annotators must share to agree on an item."""
-    if project.kind == ProjectKind.STEP_LABELS:
-        if project.label_schema.get("mode") == "first_error":
-            return ann.first_error_index
-        return tuple(sl.rating for sl in sorted(ann.step_labels.all(), key=lambda s: s.step_id))
-    if project.kind == ProjectKind.DIALOGUE_CODING:
-        return tuple(sorted((tl.turn_id, tl.field, tl.value) for tl in ann.turn_labels.all()))
-    prefs = list(ann.preference_labels.all())
-    if not prefs:
-        return None
-    p = prefs[0]
-    # Preference direction, normalised to a fixed candidate order.
-    sign = (p.strength > 0) - (p.strength < 0)
-    if p.candidate_a_id > p.candidate_b_id:
-        sign = -sign
-    return sign
 
 
 def review_items(
@@ -195,10 +182,11 @@ def review_items(
         ),
         Prefetch("flags", queryset=Flag.objects.filter(resolved_at__isnull=True)),
     )
+    kind = label_kind_for(project)
     rows = []
     for item in qs[: limit * 5 if only == "disagreement" else limit]:
         humans = [a for a in item.annotations.all() if a.source == Annotation.Source.HUMAN]
-        sigs = {_signature(project, a) for a in humans}
+        sigs = {kind.review_signature(schema=project.label_schema, annotation=a) for a in humans}
         disagree = len(humans) >= 2 and len(sigs) > 1
         if only == "disagreement" and not disagree:
             continue
@@ -233,3 +221,14 @@ def item_review(*, item: Item) -> dict[str, Any]:
         grouped[a.source].append(a)
     return {"annotations": dict(grouped), "suggestions": suggestions_for_item(item=item),
             "flags": list(item.flags.select_related("user").all())}  # fmt: skip
+
+
+def annotation_labels(annotation: Annotation) -> Labels:
+    """The current labels of an annotation in its kind's normal form: its latest revision,
+    or rebuilt from its rows (imported and gold annotations have no revisions)."""
+    # Uses prefetched revisions when the caller prefetched them (the review page does).
+    revisions = list(annotation.revisions.all())
+    if revisions:
+        latest: Labels = max(revisions, key=lambda r: r.revision).labels
+        return latest
+    return label_kind_for(annotation.item.project).read(annotation)

@@ -12,8 +12,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import QuerySet
-
 from annotation.models import Item, Project
 
 DEFAULT_GOLD_RATE = 0.05
@@ -53,7 +51,3 @@ def gold_rate_for_project(*, project: Project) -> float:
     if not Item.objects.filter(project=project, is_gold=True).exists():
         return 0.0
     return project_quality_settings(project=project).gold_rate
-
-
-def gold_item_list(*, project: Project) -> QuerySet[Item]:
-    return Item.objects.filter(project=project, is_gold=True).order_by("id")

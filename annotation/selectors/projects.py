@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.db.models import Count, F, QuerySet
+from django.db.models import Count, QuerySet
 
 from annotation.models import Membership, Project, Role, User
 
@@ -22,34 +22,16 @@ def project_list_for_user(*, user: User) -> QuerySet[Project]:
     return qs.annotate(item_count=Count("items", distinct=True)).order_by("name")
 
 
-def project_get_for_user(*, user: User, slug: str) -> Project | None:
-    """The project if the user is a member (or superuser), else None (callers answer 404)."""
-    qs = Project.objects.filter(slug=slug)
-    if not user.is_superuser:
-        qs = qs.filter(memberships__user=user)
-    return qs.first()
-
-
 def project_with_role_for_user(*, user: User, slug: str) -> tuple[Project, str] | None:
     """(project, the user's role) in one query, or None for a non-member (callers answer
     404). A superuser acts as manager everywhere."""
     if user.is_superuser:
         project = Project.objects.filter(slug=slug).first()
         return (project, Role.MANAGER) if project else None
-    project = (
-        Project.objects.filter(slug=slug, memberships__user=user)
-        .annotate(my_role=F("memberships__role"))
-        .first()
+    membership = (
+        Membership.objects.select_related("project").filter(project__slug=slug, user=user).first()
     )
-    return (project, project.my_role) if project else None
-
-
-def project_role(*, user: User, project: Project) -> str | None:
-    if user.is_superuser:
-        return Role.MANAGER
-    return (
-        Membership.objects.filter(project=project, user=user).values_list("role", flat=True).first()
-    )
+    return (membership.project, membership.role) if membership else None
 
 
 def membership_list(*, project: Project) -> QuerySet[Membership]:

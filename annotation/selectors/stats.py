@@ -12,6 +12,7 @@ from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from annotation.agreement import json_float, position_bias_rate
+from annotation.kinds import label_kind_for
 from annotation.models import (
     Annotation,
     Assignment,
@@ -20,7 +21,6 @@ from annotation.models import (
     Item,
     PreferenceLabel,
     Project,
-    ProjectKind,
     ProjectStat,
     StatsRefresh,
     User,
@@ -108,20 +108,16 @@ def stats_throughput(*, project: Project, days: int = THROUGHPUT_DAYS) -> dict[s
 def stats_gold_accuracy(*, project: Project) -> dict[int, dict[str, int]]:
     """Per annotator: units compared with a gold answer and how many matched.
 
-    Compared per field: first-error index (step projects), each turn code, the preference
-    direction of each pair.
+    Compared on the fields the project's label kind names (`gold_field`): the first-error
+    index (step projects), each turn code, the preference direction of each pair.
     """
     specs = agreement_fields(project=project)
-    keys = {
-        ProjectKind.STEP_LABELS: lambda k: k == "first_error_index",
-        ProjectKind.DIALOGUE_CODING: lambda k: k.startswith("turn:"),
-        ProjectKind.PREFERENCE: lambda k: k == "preference_direction",
-    }[project.kind]
+    kind = label_kind_for(project)
     out: dict[int, dict[str, int]] = {}
     if not Annotation.objects.filter(item__project=project, source=Annotation.Source.GOLD).exists():
         return out
     for spec in specs:
-        if not keys(spec.key):
+        if not kind.gold_field(spec.key):
             continue
         gold = agreement_ratings(project=project, spec=spec, sources=(Annotation.Source.GOLD,))
         if gold.ratings.n_units == 0:
@@ -185,18 +181,20 @@ def stats_annotators(*, project: Project, agreement: dict[str, Any]) -> list[dic
     ):
         times.setdefault(annotator, []).append(ms)
     if not times:
-        for annotator, ms in (
+        for annotator, spent in (
             Annotation.objects.filter(
                 item__project=project, source=Annotation.Source.HUMAN, time_spent_ms__isnull=False
             )
             .values_list("annotator_id", "time_spent_ms")
             .iterator(chunk_size=20_000)
         ):
-            times.setdefault(annotator, []).append(ms)
+            if spent is not None:
+                times.setdefault(annotator, []).append(spent)
     main = agreement["fields"][0] if agreement.get("fields") else None
     loo = {r["id"]: r for r in (main or {}).get("raters", [])}
     gold = stats_gold_accuracy(project=project)
-    bias = stats_position_bias(project=project) if project.kind == ProjectKind.PREFERENCE else {}
+    compares_pairs = label_kind_for(project).compares_pairs
+    bias = stats_position_bias(project=project) if compares_pairs else {}
     settings_ = project_quality_settings(project=project)
     users = dict(
         User.objects.filter(id__in=set(done) | set(gold) | set(times)).values_list("id", "username")

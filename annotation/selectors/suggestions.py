@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count
 
 from annotation.models import Annotation, Item, Project, Suggestion
 
@@ -19,10 +19,6 @@ def suggestion_hints_for_item(*, item: Item) -> list[Suggestion]:
     for s in Suggestion.objects.filter(item=item).order_by("-job_id", "-id"):
         latest.setdefault((s.method, s.target), s)
     return sorted(latest.values(), key=lambda s: (s.method, s.target))
-
-
-def suggestion_list_for_job(*, job_id: int) -> QuerySet[Suggestion]:
-    return Suggestion.objects.filter(job_id=job_id).order_by("item_id", "method", "target")
 
 
 def suggestion_item_verdicts(
@@ -46,31 +42,10 @@ def annotation_first_errors(*, project: Project, annotator_username: str) -> dic
         annotator__username=annotator_username,
         first_error_index__isnull=False,
     ).values_list("item_id", "first_error_index")
-    return dict(rows)
+    return {item_id: fe for item_id, fe in rows if fe is not None}
 
 
 def step_counts(*, item_ids: Iterable[int]) -> dict[int, int]:
     return dict(
         Item.objects.filter(id__in=list(item_ids)).annotate(n=Count("steps")).values_list("id", "n")
     )
-
-
-def suggestion_counts_by_label(*, job_id: int, method: str) -> dict[str, int]:
-    """How many item-level suggestions of a job carry each label ("" = none)."""
-    rows = (
-        Suggestion.objects.filter(job_id=job_id, method=method, target="item")
-        .values("label")
-        .annotate(n=Count("id"))
-    )
-    return {r["label"]: r["n"] for r in rows}
-
-
-def consensus_summary(*, project: Project, job_id: int) -> dict[str, int]:
-    """Auto-labeled (agreed) vs routed (disagreed / no verdict) items of a consensus job."""
-    qs = Suggestion.objects.filter(
-        job_id=job_id, method="consensus", target="item", item__project=project
-    )
-    agg = qs.aggregate(
-        agreed=Count("id", filter=~Q(label="")), routed=Count("id", filter=Q(label=""))
-    )
-    return {"agreed": agg["agreed"] or 0, "routed": agg["routed"] or 0}

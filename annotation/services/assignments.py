@@ -23,13 +23,15 @@ from django.db.models import Count, F, IntegerField, OuterRef, Q, Subquery, Valu
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from annotation.models import Assignment, Candidate, Item, Project, ProjectKind, User
+from annotation.errors import ApplicationError
+from annotation.kinds import label_kind_for
+from annotation.models import Assignment, Candidate, Item, Project, User
 from annotation.selectors.gold import project_quality_settings
 
 _rng = random.SystemRandom()
 
 
-def _open_leases(now: datetime) -> Subquery:
+def _open_leases(now: datetime) -> Coalesce:
     leases = (
         Assignment.objects.filter(
             item=OuterRef("pk"), status=Assignment.Status.ACTIVE, expires_at__gt=now
@@ -138,7 +140,7 @@ def _lease(*, project: Project, annotator: User, item: Item, now: datetime) -> A
             claimed_at=now,
             expires_at=expires,
         )
-    if project.kind == ProjectKind.PREFERENCE and assignment.left_candidate_id is None:
+    if assignment.left_candidate_id is None and label_kind_for(project).compares_pairs:
         _choose_pair(assignment)
     assignment.item = item
     return assignment
@@ -185,7 +187,9 @@ def assignment_mark_rendered(*, assignment: Assignment, now: datetime | None = N
 def assignment_skip(*, assignment: Assignment, reason: str = "") -> Assignment:
     """Release the lease; the item is not shown to this annotator again."""
     if assignment.status == Assignment.Status.SUBMITTED:
-        raise ValueError("assignment: already submitted; it cannot be skipped")
+        raise ApplicationError(
+            "already submitted; it cannot be skipped", code="submitted", field="assignment"
+        )
     assignment.status = Assignment.Status.SKIPPED
     assignment.skip_reason = reason[:2000]
     assignment.save(update_fields=["status", "skip_reason"])

@@ -5,16 +5,18 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from django.db import transaction
 
-from annotation.models import Project, ProjectKind, Role, User
+from annotation.kinds import LABEL_KINDS
+from annotation.models import Project, Role, User
 from annotation.services.imports import dataset_import
 from annotation.services.projects import membership_set, project_create
 
 DEMO_DIR = Path(__file__).resolve().parent.parent / "demo"
 
-DEMO_USERS: dict[str, str | None] = {
+DEMO_USERS: dict[str, str] = {
     "manager": Role.MANAGER,
     "annotator1": Role.ANNOTATOR,
     "annotator2": Role.ANNOTATOR,
@@ -22,48 +24,9 @@ DEMO_USERS: dict[str, str | None] = {
     "researcher": Role.RESEARCHER,
 }
 
-DEMO_PROJECTS = [
-    {
-        "slug": "demo-math-steps",
-        "name": "Demo: grade-school math steps",
-        "kind": ProjectKind.STEP_LABELS,
-        "overlap": 2,
-        "file": "math_traces.jsonl",
-        "dataset": "Demo math traces",
-        "instructions": (
-            "Rate every step of the solution.\n\n"
-            "* **+1 right**: correct, verifiable in about 30 seconds, and moves the solution forward.\n"
-            "* **0 neutral**: correct but makes no progress.\n"
-            "* **-1 wrong**: incorrect, off-topic, or a dead end.\n\n"
-            "Finish with *found an error*, *solution is fine*, *bad problem* or *gave up*."
-        ),
-    },
-    {
-        "slug": "demo-counseling-coding",
-        "name": "Demo: counseling turn coding",
-        "kind": ProjectKind.DIALOGUE_CODING,
-        "overlap": 2,
-        "file": "counseling_dialogues.jsonl",
-        "dataset": "Demo counseling dialogues",
-        "instructions": (
-            "Code each turn. Therapist turns: reflection, question, therapist input, other. "
-            "Client turns: change talk, neutral, sustain talk (as in AnnoMI)."
-        ),
-    },
-    {
-        "slug": "demo-counseling-preference",
-        "name": "Demo: counseling response preference",
-        "kind": ProjectKind.PREFERENCE,
-        "overlap": 2,
-        "file": "counseling_preferences.jsonl",
-        "dataset": "Demo counseling responses",
-        "instructions": (
-            "Read the client's message, then compare the two therapist responses. Choose how much "
-            "better one is (-3..+3), rate each response under every principle, and justify your "
-            "choice in a sentence or two naming the responses.\n\n"
-            "*Content note: some messages mention distress or self-harm.*"
-        ),
-    },
+# One demo project per label kind, declared by the kind.
+DEMO_PROJECTS: list[dict[str, Any]] = [
+    {**kind.demo, "kind": kind.kind} for kind in LABEL_KINDS.values()
 ]
 
 
@@ -123,6 +86,9 @@ def demo_setup(*, password: str | None = None) -> DemoResult:
                 dataset_provenance="Written for the Stepwise demo.",
             )
         if not imported.ok:
-            raise ValueError(f"demo data {spec['file']}: {imported.message} {imported.errors[:3]}")
+            # The demo's own files are broken: a bug, not a user's mistake.
+            raise RuntimeError(
+                f"demo data {spec['file']}: {imported.message} {imported.errors[:3]}"
+            )
         result.imported[project.slug] = imported.items_created
     return result

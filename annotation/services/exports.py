@@ -18,7 +18,6 @@ from django.conf import settings
 from django.db import transaction
 
 from annotation.errors import ApplicationError
-from annotation.exporters import exporter_get
 from annotation.exporters.base import options_validate
 from annotation.models import ExportRun, Project, User
 from annotation.services.runs import (
@@ -43,16 +42,11 @@ def export_options_check(
 ) -> dict[str, Any]:
     """Validate format and options for a project; returns the normalised options.
 
-    Raises ValueError('format: ...' / 'options.<name>: ...').
+    Raises ApplicationError (field `format` or `options.<name>`).
     """
-    from annotation.exporters.pipeline import export_sources
+    from annotation.exporters.pipeline import export_format_check, export_sources
 
-    exporter = exporter_get(fmt)
-    if project.kind not in exporter.project_kinds:
-        raise ValueError(
-            f"format: {fmt} exports {' or '.join(exporter.project_kinds)} projects; "
-            f"{project.slug!r} is a {project.kind} project"
-        )
+    export_format_check(project=project, fmt=fmt)
     opts = options_validate(options)
     export_sources(project=project, options=opts)
     return opts
@@ -62,7 +56,7 @@ def export_options_check(
 def export_run_start(
     *, project: Project, fmt: str, options: dict[str, Any] | None = None, user: User | None = None
 ) -> ExportRun:
-    """Record an export and queue it after commit. Bad format/options: ValueError."""
+    """Record an export and queue it after commit. Bad format/options: ApplicationError."""
     opts = export_options_check(project=project, fmt=fmt, options=options)
     run = ExportRun.objects.create(project=project, format=fmt, options=opts, created_by=user)
     run.path = str(Path("exports") / f"{run.id:08d}")
@@ -94,7 +88,7 @@ def _export_run_work(run: ExportRun, beat: RunBeat) -> None:
             progress=beat.progress,
             run_id=run.id,
         )
-    except (ApplicationError, ValueError, OSError) as exc:
+    except (ApplicationError, OSError) as exc:
         # Expected failures (options that no longer fit the project, a full disk): the run
         # says why, without a traceback in the log.
         logger.warning("export %s failed: %s", run.id, exc)
@@ -102,6 +96,7 @@ def _export_run_work(run: ExportRun, beat: RunBeat) -> None:
         run_fail(run=run, error=str(exc), attempt=run.attempts)
         return
     except BaseException:
+        # Anything else is a bug: `run_execute` fails the run with its message and logs it.
         shutil.rmtree(partial, ignore_errors=True)
         raise
     shutil.rmtree(final, ignore_errors=True)

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from django.utils import timezone
 
+from annotation.errors import ApplicationError
 from annotation.models import Flag, Item, User
 
 
 def flag_create(*, item: Item, user: User, reason: str, note: str = "") -> Flag:
     if reason not in Flag.Reason.values:
-        raise ValueError(f"reason: must be one of {', '.join(Flag.Reason.values)}")
+        raise ApplicationError(f"must be one of {', '.join(Flag.Reason.values)}", field="reason")
     return Flag.objects.create(item=item, user=user, reason=reason, note=note[:5000])
 
 

@@ -43,9 +43,9 @@ def import_run_create(
 ) -> ImportRun:
     """Store the upload under MEDIA_ROOT and queue its import after commit.
 
-    Raises ValueError('format: ...') at once for an unknown format or one that does not fit
-    the project's kind, so the caller can answer 400 instead of queueing a doomed run, and
-    ApplicationError(field="file") for a file over the size limit or the project's quota.
+    Raises ApplicationError (field `format`) at once for an unknown format or one that does
+    not fit the project's kind, so the caller can answer 400 instead of queueing a doomed run,
+    and ApplicationError (field `file`) for a file over the size limit or the project's quota.
     """
     import_format_check(project=project, fmt=fmt)
     # One upload at a time per project, so two cannot both fit under the quota's last bytes.

@@ -3,21 +3,21 @@ ImportRun lifecycle of uploads handled by a task is in `annotation.services.impo
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
 from django.conf import settings
-from django.db import connection, transaction
-from django.utils import timezone
+from django.db import transaction
 
+from annotation.errors import ApplicationError
 from annotation.importers import UnknownFormatError, importer_get
 from annotation.importers.base import ImportIssue, ParsedItem, SkippedRecord
-from annotation.models import Annotation, Dataset, Item, Project, ProjectKind, User
-from annotation.services.users import user_imported_get_or_create
+from annotation.kinds import label_kind_for
+from annotation.kinds.base import LabelKind
+from annotation.models import Dataset, Item, Project, User
+from annotation.services.import_writer import ImportWriter, WriteCounts
 
 logger = logging.getLogger(__name__)
 
@@ -65,6 +65,14 @@ class ImportResult:
         return ", ".join(parts) + "."
 
 
+def _count(result: ImportResult, written: WriteCounts) -> None:
+    result.items_created += written.items
+    result.steps_created += written.steps
+    result.turns_created += written.turns
+    result.candidates_created += written.candidates
+    result.annotations_created += written.annotations
+
+
 class ImportRejectedError(Exception):
     """Raised inside the transaction so that it rolls back; carries the result."""
 
@@ -73,40 +81,23 @@ class ImportRejectedError(Exception):
         self.result = result
 
 
-_KIND_NEEDS = {
-    ProjectKind.STEP_LABELS: ("steps", "a reasoning trace needs at least one step"),
-    ProjectKind.DIALOGUE_CODING: ("turns", "a dialogue needs at least one turn"),
-    ProjectKind.PREFERENCE: ("candidates", "a preference item needs at least two candidates"),
-}
-
-
-def _check_kind(item: ParsedItem, kind: str) -> ImportIssue | None:
-    fld, message = _KIND_NEEDS[kind]
-    n = len(getattr(item, fld))
-    if n == 0 or (kind == ProjectKind.PREFERENCE and n < 2):
-        return ImportIssue(item.line, fld, message)
+def _check_kind(item: ParsedItem, kind: LabelKind) -> ImportIssue | None:
+    """An issue when the item lacks the parts its project's label kind labels."""
+    if len(getattr(item, kind.part_name)) < kind.min_parts:
+        return ImportIssue(item.line, kind.part_name, kind.missing_parts_message)
     return None
 
 
-def _default_group_key(item: ParsedItem) -> str:
-    if item.group_key:
-        return item.group_key
-    if item.prompt.strip():
-        norm = " ".join(item.prompt.split()).lower()
-        return "p-" + hashlib.sha1(norm.encode(), usedforsecurity=False).hexdigest()[:16]
-    return item.external_id
-
-
 def import_format_check(*, project: Project, fmt: str) -> None:
-    """Raise ValueError('format: reason') unless `fmt` is a known format for this project."""
-    try:
-        importer = importer_get(fmt)
-    except UnknownFormatError as exc:
-        raise ValueError(str(exc)) from None
+    """Raise ApplicationError (field `format`) unless `fmt` is a known format for this
+    project's kind."""
+    importer = importer_get(fmt)
     if project.kind not in importer.project_kinds:
-        raise ValueError(
-            f"format: {fmt} files hold {' or '.join(importer.project_kinds)} data; "
-            f"project {project.slug!r} is a {project.kind} project"
+        raise ApplicationError(
+            f"{fmt} files hold {' or '.join(importer.project_kinds)} data; "
+            f"project {project.slug!r} is a {project.kind} project",
+            code="wrong_kind",
+            field="format",
         )
 
 
@@ -136,7 +127,7 @@ def dataset_import(
     try:
         importer = importer_get(fmt)
     except UnknownFormatError as exc:
-        result.add_error(ImportIssue(None, "format", str(exc).split(": ", 1)[1]))
+        result.add_error(ImportIssue(None, "format", exc.message))
         return result
     if project.kind not in importer.project_kinds:
         result.add_error(
@@ -198,7 +189,8 @@ def _import_in_transaction(
     result.dataset_id = dataset.id
     existing = dict(Item.objects.filter(dataset=dataset).values_list("external_id", "content_hash"))
     seen: dict[str, int | None] = {}
-    writer = _BulkWriter(project=project, dataset=dataset)
+    label_kind = label_kind_for(project)
+    writer = ImportWriter(project=project, dataset=dataset)
     batch: list[tuple[ParsedItem, str]] = []
     batch_size = settings.STEPWISE_IMPORT_BATCH_SIZE
     for ev in importer_events:
@@ -223,7 +215,7 @@ def _import_in_transaction(
             )
             continue
         seen[item.external_id] = item.line
-        problem = _check_kind(item, project.kind)
+        problem = _check_kind(item, label_kind)
         if problem:
             result.add_error(problem)
             continue
@@ -245,213 +237,13 @@ def _import_in_transaction(
             continue  # keep scanning to report every problem, but stop writing
         batch.append((item, digest))
         if len(batch) >= batch_size:
-            writer.write(batch, result)
+            _count(result, writer.write(batch))
             batch = []
             if progress:
                 progress(result.records_seen)
     if not result.ok:
         raise ImportRejectedError(result)
     if batch:
-        writer.write(batch, result)
+        _count(result, writer.write(batch))
     if progress:
         progress(result.records_seen)
-
-
-class _BulkWriter:
-    """Writes parsed items and their children with ids allocated up front.
-
-    PostgreSQL: ids come from the tables' sequences and rows go in with COPY. Other
-    databases (SQLite): ids continue from MAX(id) — safe because the import holds the
-    database's write lock for its whole transaction — and rows go in with executemany.
-    """
-
-    def __init__(self, *, project: Project, dataset: Dataset) -> None:
-        self.project = project
-        self.dataset = dataset
-        self.postgres = connection.vendor == "postgresql"
-        self._next_id: dict[str, int] = {}
-        self._annotators: dict[str, int] = {}
-
-    def _ids(self, table: str, n: int) -> list[int]:
-        if n == 0:
-            return []
-        with connection.cursor() as cur:
-            if self.postgres:
-                cur.execute(
-                    "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
-                    [table, n],
-                )
-                return [r[0] for r in cur.fetchall()]
-            if table not in self._next_id:
-                cur.execute(f"SELECT COALESCE(MAX(id), 0) FROM {table}")  # noqa: S608 - fixed names
-                self._next_id[table] = cur.fetchone()[0] + 1
-        start = self._next_id[table]
-        self._next_id[table] = start + n
-        return list(range(start, start + n))
-
-    def _insert(self, table: str, columns: tuple[str, ...], rows: list[tuple]) -> None:
-        if not rows:
-            return
-        cols = ", ".join(f'"{c}"' for c in columns)
-        with connection.cursor() as cur:
-            if self.postgres:
-                with cur.copy(f"COPY {table} ({cols}) FROM STDIN") as copy:
-                    for row in rows:
-                        copy.write_row(row)
-            else:
-                marks = ", ".join(["%s"] * len(columns))
-                cur.executemany(f"INSERT INTO {table} ({cols}) VALUES ({marks})", rows)  # noqa: S608
-
-    def _annotator_id(self, name: str) -> int:
-        if name not in self._annotators:
-            self._annotators[name] = user_imported_get_or_create(username=name).id
-        return self._annotators[name]
-
-    def write(self, batch: list[tuple[ParsedItem, str]], result: ImportResult) -> None:
-        now = timezone.now()
-        if not self.postgres:
-            now = connection.ops.adapt_datetimefield_value(now)
-        item_ids = self._ids("annotation_item", len(batch))
-        n_steps = sum(len(it.steps) for it, _ in batch)
-        n_turns = sum(len(it.turns) for it, _ in batch)
-        n_cands = sum(len(it.candidates) for it, _ in batch)
-        n_anns = sum(len(it.annotations) for it, _ in batch)
-        # Child rows need ids up front only when an imported label points at them; otherwise
-        # the database assigns them during COPY (allocating 20k ids costs ~0.1 s).
-        anns_of = [a for it, _ in batch for a in it.annotations]
-        need_steps = any(a.step_ratings is not None for a in anns_of)
-        need_turns = any(a.turn_labels for a in anns_of)
-        need_cands = any(a.preferences or a.principle_ratings for a in anns_of)
-        step_ids = iter(self._ids("annotation_step", n_steps) if need_steps else [None] * n_steps)
-        turn_ids = iter(self._ids("annotation_turn", n_turns) if need_turns else [None] * n_turns)
-        cand_ids = iter(
-            self._ids("annotation_candidate", n_cands) if need_cands else [None] * n_cands
-        )
-        ann_ids = iter(self._ids("annotation_annotation", n_anns))
-        items, steps, turns, cands, anns = [], [], [], [], []
-        step_labels, turn_labels, prefs, principles = [], [], [], []
-        dumps = json.dumps
-        for (it, digest), item_id in zip(batch, item_ids, strict=True):
-            items.append(
-                (
-                    item_id,
-                    self.dataset.id,
-                    self.project.id,
-                    it.external_id,
-                    _default_group_key(it),
-                    it.prompt,
-                    it.reference_answer,
-                    it.final_answer,
-                    it.final_answer_correct,
-                    it.generator_model,
-                    dumps(it.metadata, ensure_ascii=False) if it.metadata else "{}",
-                    0,
-                    digest,
-                    now,
-                )
-            )
-            sids = []
-            for idx, text in enumerate(it.steps):
-                sid = next(step_ids)
-                sids.append(sid)
-                steps.append((sid, item_id, idx, text) if need_steps else (item_id, idx, text))
-            tids = []
-            for idx, (speaker, text) in enumerate(it.turns):
-                tid = next(turn_ids)
-                tids.append(tid)
-                turns.append(
-                    (tid, item_id, idx, speaker, text)
-                    if need_turns
-                    else (item_id, idx, speaker, text)
-                )
-            cids = []
-            for idx, c in enumerate(it.candidates):
-                cid = next(cand_ids)
-                cids.append(cid)
-                meta = dumps(c.metadata, ensure_ascii=False) if c.metadata else "{}"
-                row = (item_id, idx, c.text, c.source_model, meta)
-                cands.append((cid, *row) if need_cands else row)
-            for ann in it.annotations:
-                aid = next(ann_ids)
-                anns.append(
-                    (
-                        aid,
-                        item_id,
-                        self._annotator_id(ann.annotator),
-                        Annotation.Source.IMPORTED,
-                        ann.first_error_index,
-                        ann.finish_reason,
-                        ann.justification,
-                        "",
-                        None,
-                        now,
-                        now,
-                    )
-                )
-                if ann.step_ratings is not None:
-                    for sid, rating in zip(sids, ann.step_ratings, strict=True):
-                        step_labels.append((aid, sid, rating, False, ""))
-                for tl in ann.turn_labels:
-                    turn_labels.append((aid, tids[tl.turn], tl.field, tl.value))
-                for p in ann.preferences:
-                    prefs.append((aid, cids[p.a], cids[p.b], p.strength, p.margin, None))
-                for pr in ann.principle_ratings:
-                    cand = cids[pr.candidate] if pr.candidate is not None else None
-                    principles.append((aid, pr.principle, cand, pr.value))
-        self._insert(
-            "annotation_item",
-            (
-                "id", "dataset_id", "project_id", "external_id", "group_key", "prompt",
-                "reference_answer", "final_answer", "final_answer_correct", "generator_model",
-                "metadata", "priority", "content_hash", "created_at",
-            ),
-            items,
-        )  # fmt: skip
-        with_id = ("id",)
-        self._insert("annotation_step", with_id * need_steps + ("item_id", "index", "text"), steps)
-        self._insert(
-            "annotation_turn", with_id * need_turns + ("item_id", "index", "speaker", "text"), turns
-        )
-        self._insert(
-            "annotation_candidate",
-            with_id * need_cands + ("item_id", "index", "text", "source_model", "metadata"),
-            cands,
-        )
-        self._insert(
-            "annotation_annotation",
-            (
-                "id", "item_id", "annotator_id", "source", "first_error_index", "finish_reason",
-                "justification", "note", "time_spent_ms", "created_at", "updated_at",
-            ),
-            anns,
-        )  # fmt: skip
-        self._insert(
-            "annotation_steplabel",
-            ("annotation_id", "step_id", "rating", "cant_judge", "comment"),
-            step_labels,
-        )
-        self._insert(
-            "annotation_turnlabel", ("annotation_id", "turn_id", "field", "value"), turn_labels
-        )
-        self._insert(
-            "annotation_preferencelabel",
-            (
-                "annotation_id",
-                "candidate_a_id",
-                "candidate_b_id",
-                "strength",
-                "margin",
-                "left_candidate_id",
-            ),
-            prefs,
-        )
-        self._insert(
-            "annotation_principlerating",
-            ("annotation_id", "principle", "candidate_id", "value"),
-            principles,
-        )
-        result.items_created += len(items)
-        result.steps_created += len(steps)
-        result.turns_created += len(turns)
-        result.candidates_created += len(cands)
-        result.annotations_created += len(anns)

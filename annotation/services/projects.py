@@ -8,7 +8,7 @@ from django.db import IntegrityError, transaction
 from django.utils.text import slugify
 
 from annotation.errors import ApplicationError
-from annotation.label_schema import label_schema_validate
+from annotation.kinds import label_schema_validate
 from annotation.models import Dataset, Membership, Project, Role, User
 
 
@@ -24,7 +24,8 @@ def project_create(
     instructions: str = "",
     show_suggestions: bool = True,
 ) -> Project:
-    """Create a project; its creator becomes its manager. Raises ValueError('field: reason').
+    """Create a project; its creator becomes its manager. Raises ApplicationError naming the
+    field.
 
     Without a slug, a free one is derived from the name (`name`, `name-2`, ...). A given slug
     that is taken raises ApplicationError(code="conflict") whose message does not say whether
@@ -32,14 +33,14 @@ def project_create(
     """
     schema = label_schema_validate(kind, label_schema)
     if overlap < 1:
-        raise ValueError("overlap: must be at least 1")
+        raise ApplicationError("must be at least 1", field="overlap")
     if slug:
         if Project.objects.filter(slug=slug).exists():
             raise _slug_unavailable()
     else:
         base = slugify(name)[:80].strip("-")
         if not base:
-            raise ValueError("slug: cannot be derived from the name; give one")
+            raise ApplicationError("cannot be derived from the name; give one", field="slug")
         slug = _slug_free(base)
     try:
         with transaction.atomic():
@@ -86,11 +87,11 @@ def project_update(*, project: Project, **fields: Any) -> Project:
     allowed = {"name", "label_schema", "overlap", "instructions", "show_suggestions"}
     unknown = set(fields) - allowed
     if unknown:
-        raise ValueError(f"{sorted(unknown)[0]}: cannot be changed")
+        raise ApplicationError("cannot be changed", code="read_only", field=sorted(unknown)[0])
     if "label_schema" in fields:
         fields["label_schema"] = label_schema_validate(project.kind, fields["label_schema"])
     if "overlap" in fields and fields["overlap"] < 1:
-        raise ValueError("overlap: must be at least 1")
+        raise ApplicationError("must be at least 1", field="overlap")
     for key, value in fields.items():
         setattr(project, key, value)
     project.save(update_fields=list(fields))
@@ -100,7 +101,7 @@ def project_update(*, project: Project, **fields: Any) -> Project:
 def membership_set(*, project: Project, user: User, role: str) -> Membership:
     """Add a member or change their role (one membership per user and project)."""
     if role not in Role.values:
-        raise ValueError(f"role: must be one of {', '.join(Role.values)}")
+        raise ApplicationError(f"must be one of {', '.join(Role.values)}", field="role")
     current = Membership.objects.filter(project=project, user=user).first()
     if (
         current is not None
@@ -108,7 +109,9 @@ def membership_set(*, project: Project, user: User, role: str) -> Membership:
         and role != Role.MANAGER
         and project.memberships.filter(role=Role.MANAGER).count() == 1
     ):
-        raise ValueError("role: a project keeps at least one manager")
+        raise ApplicationError(
+            "a project keeps at least one manager", code="last_manager", field="role"
+        )
     membership, _ = Membership.objects.update_or_create(
         project=project, user=user, defaults={"role": role}
     )
@@ -121,7 +124,9 @@ def membership_remove(*, membership: Membership) -> None:
         membership.role == Role.MANAGER
         and project.memberships.filter(role=Role.MANAGER).count() == 1
     ):
-        raise ValueError("role: a project keeps at least one manager")
+        raise ApplicationError(
+            "a project keeps at least one manager", code="last_manager", field="role"
+        )
     membership.delete()
 
 
@@ -135,7 +140,9 @@ def dataset_create(
     created_by: User | None = None,
 ) -> Dataset:
     if Dataset.objects.filter(project=project, name=name).exists():
-        raise ValueError(f"name: a dataset {name!r} already exists in this project")
+        raise ApplicationError(
+            f"a dataset {name!r} already exists in this project", code="duplicate", field="name"
+        )
     return Dataset.objects.create(
         project=project, name=name, source_format=source_format, license=license,
         provenance=provenance, created_by=created_by,

@@ -14,7 +14,7 @@ from typing import Any
 
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.html import escape, format_html
 from django.utils.safestring import SafeString, mark_safe
@@ -24,7 +24,7 @@ from annotation.models import Project
 from annotation.selectors.projects import MANAGE, READ_ITEMS
 from annotation.selectors.stats import project_stats_get, stats_refresh_latest
 from annotation.services.stats import project_stats_refresh_start
-from annotation.web.access import project_for_role
+from annotation.web.access import AuthedHttpRequest, project_for_role
 
 # Colours follow stepwise.css: accent blue, ok green, warn amber, bad red, muted grey.
 ACCENT = "#2f5bd3"
@@ -35,7 +35,7 @@ MUTED = "#c9cfdb"
 INK = "#1c2433"
 
 
-def _project(request: HttpRequest, slug: str) -> tuple[Project, str]:
+def _project(request: AuthedHttpRequest, slug: str) -> tuple[Project, str]:
     return project_for_role(request, slug, READ_ITEMS, "Your role cannot see the dashboard.")
 
 
@@ -276,7 +276,7 @@ def _context(project: Project, role: str) -> dict[str, Any]:
 
 @login_required
 @require_GET
-def dashboard(request: HttpRequest, slug: str) -> HttpResponse:
+def dashboard(request: AuthedHttpRequest, slug: str) -> HttpResponse:
     project, role = _project(request, slug)
     ctx = _context(project, role)
     if not ctx["ready"] and not ctx["busy"] and not ctx["failed"]:
@@ -288,7 +288,7 @@ def dashboard(request: HttpRequest, slug: str) -> HttpResponse:
 
 @login_required
 @require_GET
-def dashboard_body(request: HttpRequest, slug: str) -> HttpResponse:
+def dashboard_body(request: AuthedHttpRequest, slug: str) -> HttpResponse:
     """The dashboard's body as a fragment; it polls itself while a refresh is running."""
     project, role = _project(request, slug)
     if not request.htmx:
@@ -298,7 +298,7 @@ def dashboard_body(request: HttpRequest, slug: str) -> HttpResponse:
 
 @login_required
 @require_POST
-def dashboard_refresh(request: HttpRequest, slug: str) -> HttpResponse:
+def dashboard_refresh(request: AuthedHttpRequest, slug: str) -> HttpResponse:
     """Managers queue a recomputation of the figures."""
     project, role = _project(request, slug)
     if role not in MANAGE:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any, cast
+
 from django import forms
 
 from annotation.importers import FORMAT_NAMES, importer_get
@@ -41,6 +43,8 @@ class ImportCreateForm(forms.Form):
     format = forms.ChoiceField(choices=())
     dataset_name = forms.CharField(max_length=200)
 
-    def __init__(self, *args: object, project: Project, **kwargs: object) -> None:
+    def __init__(self, *args: Any, project: Project, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["format"].choices = format_choices(project_kind=project.kind)
+        cast(forms.ChoiceField, self.fields["format"]).choices = format_choices(
+            project_kind=project.kind
+        )

@@ -9,26 +9,29 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from annotation.models import Annotation, Item, Project, ProjectKind, Role, Suggestion
-from annotation.selectors.annotations import flag_get, item_for_labeling, item_review, review_items
-from annotation.selectors.projects import membership_list
-from annotation.services.annotations import adjudication_submit, annotation_labels
-from annotation.services.flags import flag_resolve
-from annotation.web.annotate import (
-    SUGGESTION_SHORT,
-    labels_from_post,
-    project_for_role,
-    task_context,
+from annotation.errors import ApplicationError
+from annotation.kinds import label_kind_for
+from annotation.kinds.base import SUGGESTION_SHORT, Cell, ReviewCells
+from annotation.models import Annotation, Item, Project, Role, Suggestion
+from annotation.selectors.annotations import (
+    annotation_labels,
+    flag_get,
+    item_for_labeling,
+    item_review,
+    review_items,
 )
+from annotation.selectors.projects import membership_list
+from annotation.services.annotations import adjudication_submit
+from annotation.services.flags import flag_resolve
+from annotation.web.access import AuthedHttpRequest, project_for_role
+from annotation.web.labeling import labels_from_post, page_templates, sides, task_context
 
 REVIEW_ROLES = frozenset({Role.REVIEWER, Role.MANAGER})
 FILTERS = (("disagreement", "Disagreements"), ("flagged", "Flagged"), ("all", "All labeled"))
-RATING_TEXT = {-1: "−1", 0: "0", 1: "+1"}
-RATING_CLASS = {-1: "r-wrong", 0: "r-neutral", 1: "r-right"}
 GROUPS = (
     (Annotation.Source.HUMAN, "Annotators"),
     (Annotation.Source.IMPORTED, "Imported labels"),
@@ -40,8 +43,8 @@ GROUPS = (
 
 @login_required
 @require_GET
-def review_list(request: HttpRequest, slug: str) -> HttpResponse:
-    project = project_for_role(request, slug, REVIEW_ROLES)
+def review_list(request: AuthedHttpRequest, slug: str) -> HttpResponse:
+    project, _ = project_for_role(request, slug, REVIEW_ROLES)
     only = request.GET.get("only", "disagreement")
     if only not in dict(FILTERS):
         only = "disagreement"
@@ -65,14 +68,6 @@ def review_list(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 @dataclass
-class Cell:
-    text: str = ""
-    css: str = ""
-    title: str = ""
-    disagree: bool = False
-
-
-@dataclass
 class Row:
     group: str
     who: str
@@ -84,91 +79,17 @@ class Row:
     extra: list[Cell] = field(default_factory=list)
 
 
-@dataclass
-class Column:
-    key: Any
-    label: str
-    title: str = ""
-    disagree: bool = False
-
-
-def _step_cells(labels: dict[str, Any], n: int) -> tuple[list[Cell], list[Cell], tuple]:
-    by_index = {s["index"]: s for s in labels.get("steps", [])}
-    cells = []
-    sig = []
-    for i in range(n):
-        s = by_index.get(i, {})
-        r = s.get("rating")
-        text = RATING_TEXT.get(r, "?" if s.get("cant_judge") else "")
-        cells.append(Cell(text, RATING_CLASS.get(r, "r-none"), s.get("comment", "")))
-        sig.append(r)
-    fe = labels.get("first_error_index")
-    fe_text = "—" if fe is None else ("none" if fe == -1 else f"step {fe + 1}")
-    extra = [Cell(fe_text), Cell((labels.get("finish_reason") or "—").replace("_", " "))]
-    return cells, extra, (tuple(sig), fe)
-
-
-def _turn_cells(labels: dict[str, Any], keys: list[tuple[int, str]]) -> tuple[list[Cell], tuple]:
-    given = {(t["index"], t["field"]): t["value"] for t in labels.get("turns", [])}
-    cells = [
-        Cell(given.get(k, "").replace("_", " "), "code" if k in given else "r-none") for k in keys
-    ]
-    return cells, tuple(given.get(k) for k in keys)
-
-
-def _pref_cells(
-    labels: dict[str, Any], principles: list[str], numbers: dict[int, int]
-) -> tuple[list[Cell], list[Cell], Any]:
-    a, b, strength = labels.get("candidate_a"), labels.get("candidate_b"), labels.get("strength")
-    if strength is None or a is None or b is None:
-        return [Cell("—")] + [Cell("") for _ in principles], [], None
-    better, worse = (a, b) if strength < 0 else (b, a)
-    if strength == 0:
-        text, direction = f"#{numbers.get(a, a + 1)} = #{numbers.get(b, b + 1)}", 0
-    else:
-        text = f"#{numbers.get(better, better + 1)} {'≫' if abs(strength) == 3 else '>'} #{numbers.get(worse, worse + 1)}"
-        direction = better
-    cells = [Cell(f"{text} ({abs(strength)})", "pref")]
-    by_name: dict[str, list[str]] = {}
-    for p in labels.get("principles", []):
-        cand = p.get("candidate")
-        prefix = f"#{numbers.get(cand, cand + 1)}: " if cand is not None else ""
-        by_name.setdefault(p["principle"], []).append(f"{prefix}{p['value']}")
-    cells += [Cell(" · ".join(by_name.get(name, [])) or "") for name in principles]
-    extra = [Cell(labels.get("justification", ""))]
-    return cells, extra, direction
-
-
 def _comparison(project: Project, item: Item, review: dict[str, Any]) -> dict[str, Any]:
-    """Columns and rows for the side-by-side table, disagreements marked per column."""
-    kind = project.kind
-    columns: list[Column] = []
-    extra_cols: list[str] = []
-    principles: list[str] = []
-    numbers = {c.index: c.index + 1 for c in item.candidates.all()}
-    turn_keys: list[tuple[int, str]] = []
-    if kind == ProjectKind.STEP_LABELS:
-        n = len(item.steps.all())
-        columns = [Column(i, str(i + 1), f"Step {i + 1}") for i in range(n)]
-        extra_cols = ["First error", "Finish"]
-    elif kind == ProjectKind.DIALOGUE_CODING:
-        fields = project.label_schema.get("fields", [])
-        for t in item.turns.all():
-            for f in fields:
-                if f["role"] == t.speaker:
-                    turn_keys.append((t.index, f["name"]))
-        columns = [Column(k, str(k[0] + 1), f"Turn {k[0] + 1}: {k[1]}") for k in turn_keys]
-    else:
-        principles = list(project.label_schema.get("principles", []))
-        columns = [Column("pref", "Preference")] + [
-            Column(p, p.replace("_", " ")) for p in principles
-        ]
-        extra_cols = ["Justification"]
+    """Columns and rows for the side-by-side table, disagreements marked per column; the
+    project's label kind lays out the columns and fills each row's cells."""
+    kind = label_kind_for(project)
+    layout = kind.review_layout(item=item, schema=project.label_schema)
+    columns = layout.columns
     rows: list[Row] = []
-    human_sigs: list[Any] = []
+    human: list[ReviewCells] = []
     for source, group in GROUPS:
         for ann in review["annotations"].get(source, []):
-            labels = annotation_labels(ann)
+            found = kind.review_cells(labels=annotation_labels(ann), layout=layout, item=item)
             row = Row(
                 group=group,
                 who=ann.annotator.get_username(),
@@ -176,52 +97,33 @@ def _comparison(project: Project, item: Item, review: dict[str, Any]) -> dict[st
                 time_ms=ann.time_spent_ms,
                 revision=ann.revision,
                 note=ann.note,
+                cells=found.cells,
+                extra=found.extra,
             )
-            if kind == ProjectKind.STEP_LABELS:
-                row.cells, row.extra, sig = _step_cells(labels, len(columns))
-            elif kind == ProjectKind.DIALOGUE_CODING:
-                row.cells, sig = _turn_cells(labels, turn_keys)
-            else:
-                row.cells, row.extra, sig = _pref_cells(labels, principles, numbers)
             if source == Annotation.Source.HUMAN:
-                human_sigs.append((row.cells, sig))
+                human.append(found)
             rows.append(row)
     # A column disagrees when the annotators' cells in it differ.
     for i, col in enumerate(columns):
-        values = {cells[i].text for cells, _ in human_sigs if i < len(cells)}
-        col.disagree = len(human_sigs) >= 2 and len(values) > 1
+        values = {h.cells[i].text for h in human if i < len(h.cells)}
+        col.disagree = len(human) >= 2 and len(values) > 1
     for row in rows:
         for cell, col in zip(row.cells, columns, strict=False):
             cell.disagree = col.disagree
-    first_error_disagree = (
-        kind == ProjectKind.STEP_LABELS
-        and len(human_sigs) >= 2
-        and len({sig[1] for _, sig in human_sigs}) > 1
-    )
-    rows += _suggestion_rows(kind, review["suggestions"], columns, turn_keys)
+    first_error_disagree = len(human) >= 2 and len({h.extra_key for h in human}) > 1
+    rows += _suggestion_rows(review["suggestions"], kind.review_targets(layout))
     return {
         "columns": columns,
-        "extra_cols": extra_cols,
+        "extra_cols": layout.extra,
         "rows": rows,
         "first_error_disagree": first_error_disagree,
-        "colspan": len(columns) + len(extra_cols) + 3,
+        "colspan": len(columns) + len(layout.extra) + 3,
         "disagreements": sum(1 for c in columns if c.disagree) + int(first_error_disagree),
     }
 
 
-def _suggestion_rows(
-    kind: str,
-    suggestions: dict[str, list[Suggestion]],
-    columns: list[Column],
-    turn_keys: list[tuple[int, str]],
-) -> list[Row]:
+def _suggestion_rows(suggestions: dict[str, list[Suggestion]], targets: list[str]) -> list[Row]:
     """One row per model and method: the newest suggestion for each column's target."""
-    if kind == ProjectKind.PREFERENCE:
-        targets = ["item"] + [""] * (len(columns) - 1)
-    elif kind == ProjectKind.DIALOGUE_CODING:
-        targets = [f"turn:{k[0]}" for k in turn_keys]
-    else:
-        targets = [f"step:{c.key}" for c in columns]
     by_model: dict[tuple[str, str], dict[str, Suggestion]] = {}
     for target, items in suggestions.items():
         for s in items:
@@ -230,13 +132,13 @@ def _suggestion_rows(
     for (model, method), found in sorted(by_model.items()):
         cells = []
         for t in targets:
-            s = found.get(t)
-            if s is None:
+            hit = found.get(t)
+            if hit is None:
                 cells.append(Cell(""))
-            elif s.label:
-                cells.append(Cell(s.label.replace("_", " "), "model", f"score {s.score}"))
+            elif hit.label:
+                cells.append(Cell(hit.label.replace("_", " "), "model", f"score {hit.score}"))
             else:
-                cells.append(Cell(f"{s.score:.2f}" if s.score is not None else "", "model"))
+                cells.append(Cell(f"{hit.score:.2f}" if hit.score is not None else "", "model"))
         if any(c.text for c in cells) or "item" in found:
             rows.append(
                 Row(
@@ -260,9 +162,9 @@ def _item_or_404(project: Project, item_id: int) -> Item:
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def review_item(request: HttpRequest, slug: str, item_id: int) -> HttpResponse:
+def review_item(request: AuthedHttpRequest, slug: str, item_id: int) -> HttpResponse:
     """Every label of one item side by side, and the reviewer's adjudication form."""
-    project = project_for_role(request, slug, REVIEW_ROLES)
+    project, _ = project_for_role(request, slug, REVIEW_ROLES)
     item = _item_or_404(project, item_id)
     review = item_review(item=item)
     mine = next(
@@ -273,8 +175,7 @@ def review_item(request: HttpRequest, slug: str, item_id: int) -> HttpResponse:
         ),
         None,
     )
-    cands = sorted(c.index for c in item.candidates.all())
-    left, right = (cands + [None, None])[:2]
+    left, right = sides(project, None, item)
     error = ""
     if request.method == "POST":
         labels = labels_from_post(
@@ -288,7 +189,7 @@ def review_item(request: HttpRequest, slug: str, item_id: int) -> HttpResponse:
                 note=request.POST.get("note", "").strip(),
                 client_token=request.POST.get("client_token", "")[:64],
             )
-        except ValueError as exc:
+        except ApplicationError as exc:
             error = str(exc)
         else:
             messages.success(request, f"Final label for {item.external_id} saved.")
@@ -315,14 +216,15 @@ def review_item(request: HttpRequest, slug: str, item_id: int) -> HttpResponse:
         "adjudication_note": mine.note if mine else request.POST.get("note", ""),
         "flags": review["flags"],
         **_comparison(project, item, review),
+        **page_templates(project),
     }
     return render(request, "web/review_item.html", context, status=422 if error else 200)
 
 
 @login_required
 @require_POST
-def review_flag_resolve(request: HttpRequest, slug: str, flag_id: int) -> HttpResponse:
-    project = project_for_role(request, slug, REVIEW_ROLES)
+def review_flag_resolve(request: AuthedHttpRequest, slug: str, flag_id: int) -> HttpResponse:
+    project, _ = project_for_role(request, slug, REVIEW_ROLES)
     flag = flag_get(project=project, flag_id=flag_id)
     if flag is None:
         raise Http404("No such flag")

@@ -13,7 +13,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.db.models import OuterRef, Subquery
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.safestring import SafeString, mark_safe
@@ -35,7 +35,7 @@ from annotation.selectors.users import user_api_token_get, user_can_create_proje
 from annotation.services.import_runs import import_run_create, import_run_retry
 from annotation.services.projects import project_create
 from annotation.services.users import user_api_token_regenerate
-from annotation.web.access import project_and_role
+from annotation.web.access import AuthedHttpRequest, project_and_role
 from annotation.web.annotate import ANNOTATE_ROLES
 from annotation.web.errors import form_add_error
 from annotation.web.exports import EXPORT_ROLES, export_runs_recent
@@ -54,37 +54,24 @@ def markdown_render(text: str) -> SafeString:
     return mark_safe(nh3.clean(html))  # noqa: S308 - sanitised by nh3 just above
 
 
-def _split_field_error(exc: ValueError) -> tuple[str | None, str]:
-    """Services raise ValueError('field: reason'); the field may be absent or dotted."""
-    text = str(exc)
-    field, sep, reason = text.partition(": ")
-    if not sep:
-        return None, text
-    return field.split(".")[0], reason
-
-
-def _add_service_error(form: Any, exc: ValueError) -> None:
-    field, reason = _split_field_error(exc)
-    form.add_error(field if field in form.fields else None, reason)
-
-
-def _project_or_404(request: HttpRequest, slug: str) -> tuple[Project, str]:
+def _project_or_404(request: AuthedHttpRequest, slug: str) -> tuple[Project, str]:
     return project_and_role(request, slug)
 
 
-def _run_present(run: ImportRun) -> ImportRun:
+def _run_present(run: ImportRun) -> Any:
     """Attach what the row template needs: its first problems."""
+    row: Any = run
     shown = []
     for err in (run.errors or [])[:IMPORT_ERRORS_SHOWN]:
         unit = next((u for u in ("line", "row", "record") if u in err), "line")
         where = f"{unit} {err[unit]}" if err.get(unit) is not None else "file"
         shown.append({"where": where, "field": err.get("field", ""), "message": err.get("message")})
-    run.errors_shown = shown
-    run.errors_hidden = max(run.error_count - len(shown), 0)
-    return run
+    row.errors_shown = shown
+    row.errors_hidden = max(run.error_count - len(shown), 0)
+    return row
 
 
-def _runs(project: Project) -> list[ImportRun]:
+def _runs(project: Project) -> list[Any]:
     return [_run_present(r) for r in import_run_list(project=project)]
 
 
@@ -93,13 +80,16 @@ def _runs(project: Project) -> list[ImportRun]:
 
 @login_required
 @require_GET
-def home(request: HttpRequest) -> HttpResponse:
+def home(request: AuthedHttpRequest) -> HttpResponse:
     return _home_render(request, ProjectCreateForm())
 
 
-def _home_render(request: HttpRequest, form: ProjectCreateForm, status: int = 200) -> HttpResponse:
+def _home_render(
+    request: AuthedHttpRequest, form: ProjectCreateForm, status: int = 200
+) -> HttpResponse:
     my_role = Membership.objects.filter(project=OuterRef("pk"), user=request.user).values("role")
-    projects = list(
+    # Rows the template reads with the viewer's role and progress attached.
+    projects: list[Any] = list(
         project_list_for_user(user=request.user).annotate(my_role=Subquery(my_role[:1]))
     )
     for p in projects:
@@ -123,7 +113,7 @@ def _home_render(request: HttpRequest, form: ProjectCreateForm, status: int = 20
 
 @login_required
 @require_POST
-def project_new(request: HttpRequest) -> HttpResponse:
+def project_new(request: AuthedHttpRequest) -> HttpResponse:
     if not user_can_create_projects(user=request.user):
         raise PermissionDenied("You may not create projects; ask an administrator.")
     form = ProjectCreateForm(request.POST)
@@ -132,8 +122,6 @@ def project_new(request: HttpRequest) -> HttpResponse:
             project = project_create(created_by=request.user, **form.cleaned_data)
         except ApplicationError as exc:
             form_add_error(form, exc)
-        except ValueError as exc:
-            _add_service_error(form, exc)
         else:
             messages.success(request, f"Project “{project.name}” created; you are its manager.")
             return redirect("project_detail", slug=project.slug)
@@ -142,20 +130,20 @@ def project_new(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_GET
-def project_detail(request: HttpRequest, slug: str) -> HttpResponse:
+def project_detail(request: AuthedHttpRequest, slug: str) -> HttpResponse:
     project, role = _project_or_404(request, slug)
     return _project_render(request, project, role)
 
 
 def _project_render(
-    request: HttpRequest,
+    request: AuthedHttpRequest,
     project: Project,
     role: str,
     form: ImportCreateForm | None = None,
     status: int = 200,
 ) -> HttpResponse:
     can_manage = role in MANAGE
-    datasets = list(dataset_list(project=project))
+    datasets: list[Any] = list(dataset_list(project=project))  # annotated with item_count
     context = {
         "project": project,
         "role": role,
@@ -179,7 +167,7 @@ def _project_render(
 
 @login_required
 @require_POST
-def import_create(request: HttpRequest, slug: str) -> HttpResponse:
+def import_create(request: AuthedHttpRequest, slug: str) -> HttpResponse:
     """Store an upload and queue its import. Managers only (403 for other members)."""
     project, role = _project_or_404(request, slug)
     if role not in MANAGE:
@@ -217,7 +205,7 @@ def import_create(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 def _import_form_invalid(
-    request: HttpRequest, project: Project, role: str, form: ImportCreateForm
+    request: AuthedHttpRequest, project: Project, role: str, form: ImportCreateForm
 ) -> HttpResponse:
     if request.htmx:
         response = render(
@@ -231,7 +219,7 @@ def _import_form_invalid(
 
 @login_required
 @require_GET
-def import_row(request: HttpRequest, slug: str, run_id: int) -> HttpResponse:
+def import_row(request: AuthedHttpRequest, slug: str, run_id: int) -> HttpResponse:
     """One import run as a table row; the row polls this while the run is queued or running."""
     project, role = _project_or_404(request, slug)
     if role not in READ_ITEMS:
@@ -247,7 +235,7 @@ def import_row(request: HttpRequest, slug: str, run_id: int) -> HttpResponse:
 
 @login_required
 @require_POST
-def import_retry(request: HttpRequest, slug: str, run_id: int) -> HttpResponse:
+def import_retry(request: AuthedHttpRequest, slug: str, run_id: int) -> HttpResponse:
     """Queue a failed import again (managers); htmx gets the run's row back."""
     project, role = _project_or_404(request, slug)
     if role not in MANAGE:
@@ -278,7 +266,7 @@ def import_retry(request: HttpRequest, slug: str, run_id: int) -> HttpResponse:
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def profile(request: HttpRequest) -> HttpResponse:
+def profile(request: AuthedHttpRequest) -> HttpResponse:
     """The user's API token: a POST creates it, or replaces it (the old one stops working)."""
     if request.method == "POST":
         _, had = user_api_token_regenerate(user=request.user)

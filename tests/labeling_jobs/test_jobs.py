@@ -4,8 +4,9 @@ and every method end to end on the tiny model (in process; the worker tests cove
 import pytest
 from django.db.models import Count
 
+from annotation.errors import ApplicationError
 from annotation.models import Annotation, Item, StepLabel, Suggestion, User
-from labeling_jobs.models import JobChunk, JobStatus, LabelingJob
+from labeling_jobs.models import JOB_KIND_SPECS, JobChunk, JobStatus, LabelingJob
 from labeling_jobs.services import (
     labeling_job_cancel,
     labeling_job_chunk_run,
@@ -20,7 +21,11 @@ FAST_MC = {"n_rollouts": 2, "max_new_tokens": 6}
 
 def run(project, kind, model=None, **kw):
     job = labeling_job_create(project=project, kind=kind, model_name=model, enqueue=False, **kw)
-    return labeling_job_run_inline(job=job)
+    job = labeling_job_run_inline(job=job)
+    # A job writes only the suggestion methods its kind declares.
+    written = set(Suggestion.objects.filter(job_id=job.id).values_list("method", flat=True))
+    assert written <= set(JOB_KIND_SPECS[job.kind].methods)
+    return job
 
 
 def test_create_splits_into_chunks_and_enqueues_after_commit(
@@ -62,7 +67,7 @@ def test_demo_model_is_the_default(step_project, settings):
     ],
 )
 def test_create_rejects_bad_requests(step_project, kind, params, message):
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(ApplicationError, match=message):
         labeling_job_create(project=step_project(), kind=kind, params=params, enqueue=False)
 
 
@@ -72,11 +77,11 @@ def test_scope_and_limit(step_project, tiny_model_dir):
                               scope={"external_ids": ["t1", "t2", "t3"]})  # fmt: skip
     assert job.progress_total == 2
     assert job.scope == {"external_ids": ["t1", "t2", "t3"], "limit": 2}
-    with pytest.raises(ValueError, match="scope: no items match"):
+    with pytest.raises(ApplicationError, match="scope: no items match"):
         labeling_job_create(
             project=project, kind="step_judge", scope={"external_ids": ["zz"]}, enqueue=False
         )
-    with pytest.raises(ValueError, match="scope: unknown"):
+    with pytest.raises(ApplicationError, match="scope: unknown"):
         labeling_job_create(project=project, kind="step_judge", scope={"where": 1}, enqueue=False)
 
 

@@ -8,6 +8,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from annotation.errors import ApplicationError
 from annotation.models import Project
 from annotation.selectors.agreement import SOURCE_CHOICES, agreement_report
 
@@ -37,7 +38,7 @@ class Command(BaseCommand):
             report = agreement_report(
                 project=project, fields=opts["field"], sources=opts["sources"]
             )
-        except ValueError as exc:
+        except ApplicationError as exc:
             raise CommandError(str(exc)) from None
         if opts["json"]:
             self.stdout.write(json.dumps(report, indent=2, ensure_ascii=False))

@@ -9,6 +9,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from annotation.errors import ApplicationError
 from annotation.exporters import EXPORT_FORMAT_NAMES
 from annotation.exporters.pipeline import export_write
 from annotation.models import Project
@@ -56,7 +57,7 @@ class Command(BaseCommand):
             manifest = export_write(
                 project=project, fmt=opts["format"], options=options, out_dir=Path(opts["out"])
             )
-        except ValueError as exc:
+        except ApplicationError as exc:
             raise CommandError(str(exc)) from None
         for f in manifest["files"]:
             self.stdout.write(f"{f['split']:>6}  {f['records']:>9,}  {f['path']}")

@@ -8,6 +8,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from annotation.errors import ApplicationError
 from annotation.importers import FORMAT_NAMES
 from annotation.models import Project, ProjectKind, User
 from annotation.services.imports import dataset_import
@@ -59,7 +60,7 @@ class Command(BaseCommand):
                     kind=opts["create_project"],
                     created_by=owner,
                 )
-            except ValueError as exc:
+            except ApplicationError as exc:
                 raise CommandError(str(exc)) from None
             self.stdout.write(f"Created project {project.slug} ({project.kind})")
         options: dict[str, Any] = {}

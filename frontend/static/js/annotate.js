@@ -5,7 +5,8 @@
 // when the request starts, the next task is shown at once and a new hidden one is fetched in
 // the background (the same page as an htmx fragment, excluding what the page holds). If the
 // server refuses the submit, the previous task comes back with the error. Label choices stay
-// in the form (plain radio inputs): nothing is re-rendered while labeling.
+// in the form (plain radio inputs): nothing is re-rendered while labeling. The keys of each
+// project kind are in annotate_keys.js, loaded first.
 (function () {
   "use strict";
 
@@ -364,80 +365,6 @@
     if (input) input.focus();
   }
 
-  function stepKeys(task, e) {
-    var key = e.key;
-    var card = curUnit(task);
-    var idx = card ? card.getAttribute("data-index") : null;
-    var fe = task.getAttribute("data-mode") === "first_error";
-    var values = { "1": "-1", "2": "0", "3": "1", "-": "-1", "0": "0", "+": "1", "=": "1" };
-    if (key === "j" || key === "ArrowDown") { setCur(task, curIndex(task) + 1); return true; }
-    if (key === "k" || key === "ArrowUp") { setCur(task, curIndex(task) - 1); return true; }
-    if (!card) return false;
-    if (!fe && values[key] !== undefined) {
-      check(card.querySelector('input[name="rating-' + idx + '"][value="' + values[key] + '"]'));
-      setCur(task, curIndex(task) + 1);
-      return true;
-    }
-    if (key === "f") {
-      if (fe) check(card.querySelector('input[name="first_error_index"]'));
-      else check(card.querySelector('input[name="rating-' + idx + '"][value="-1"]'));
-      return true;
-    }
-    if (key === "n") {
-      if (fe) check(task.querySelector('input[name="first_error_index"][value="-1"]'));
-      else check(task.querySelector('input[name="finish_reason"][value="solution"]'));
-      return true;
-    }
-    if (key === "c" && !fe) {
-      var cant = card.querySelector('input[name^="cant-"]');
-      if (cant) { cant.checked = !cant.checked; cant.dispatchEvent(new Event("change", { bubbles: true })); }
-      return true;
-    }
-    return false;
-  }
-
-  function dialogueKeys(task, e) {
-    var key = e.key;
-    if (key === "j" || key === "ArrowDown") { setCur(task, curIndex(task) + 1); return true; }
-    if (key === "k" || key === "ArrowUp") { setCur(task, curIndex(task) - 1); return true; }
-    var turn = curUnit(task);
-    if (!turn) return false;
-    if (/^[1-9]$/.test(key)) {
-      var group = turn.querySelector(".codes");
-      if (!group) return true;
-      var inputs = group.querySelectorAll("input");
-      var n = parseInt(key, 10);
-      if (n > inputs.length) return true;
-      check(inputs[n - 1]);
-      // Move on to the next turn that takes a code.
-      var list = units(task);
-      for (var i = curIndex(task) + 1; i < list.length; i++) {
-        if (list[i].querySelector(".codes")) { setCur(task, i); break; }
-      }
-      return true;
-    }
-    if (key === "Backspace" || key === "Delete") {
-      turn.querySelectorAll(".codes input:checked").forEach(function (inp) { inp.checked = false; });
-      refresh(task);
-      return true;
-    }
-    return false;
-  }
-
-  function preferenceKeys(task, e) {
-    var key = e.key;
-    if (!/^[1-7]$/.test(key)) return false;
-    var n = parseInt(key, 10);
-    var group = document.activeElement && document.activeElement.closest && document.activeElement.closest("[data-keygroup]");
-    if (group && task.contains(group)) {
-      var inputs = group.querySelectorAll("input");
-      if (n <= inputs.length) { check(inputs[n - 1]); inputs[n - 1].focus(); }
-      return true;
-    }
-    check(task.querySelector('input[name="strength"][value="' + (n - 4) + '"]'));
-    return true;
-  }
-
   document.addEventListener("keydown", function (e) {
     if (!stage) return;
     var t = e.target;
@@ -468,12 +395,13 @@
     }
     if (e.ctrlKey || e.metaKey || isTyping(t)) return;
     if (e.key === "s" && current.querySelector(".skip-box")) { e.preventDefault(); openSkip(current); return; }
-    var handled = false;
-    if (kind === "step_labels") handled = stepKeys(current, e);
-    else if (kind === "dialogue_coding") handled = dialogueKeys(current, e);
-    else if (kind === "preference") handled = preferenceKeys(current, e);
-    if (handled) e.preventDefault();
+    var kindKeys = (window.StepwiseKindKeys || {})[kind];
+    if (kindKeys && kindKeys(current, e, ui)) e.preventDefault();
   });
+
+  // What the per-kind key handlers (annotate_keys.js) may use.
+  var ui = { units: units, curIndex: curIndex, setCur: setCur, curUnit: curUnit, check: check,
+             refresh: refresh };
 
   // --- start ---------------------------------------------------------------------------
   function init() {

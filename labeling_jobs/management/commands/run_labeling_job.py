@@ -14,6 +14,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
+from annotation.errors import ApplicationError
 from annotation.models import Project
 from labeling_jobs.models import ACTIVE_STATUSES, JobKind, JobStatus, LabelingJob
 from labeling_jobs.services import labeling_job_create, labeling_job_run_inline
@@ -60,8 +61,8 @@ class Command(BaseCommand):
                 params=dict(opts["param"]), scope=scope, limit=opts["limit"],
                 chunk_size=opts["chunk_size"], enqueue=not opts["inline"],
             )  # fmt: skip
-        except ValueError as exc:
-            raise CommandError(str(exc)) from exc
+        except ApplicationError as exc:
+            raise CommandError(str(exc)) from None
         self.stdout.write(
             f"job {job.id}: {job.kind} on {job.progress_total} items of {project.slug} "
             f"({job.backend}: {job.model_name}), {job.chunks.count()} chunks"

@@ -14,6 +14,7 @@ from sklearn.metrics import cohen_kappa_score
 from statsmodels.stats.inter_rater import aggregate_raters
 from statsmodels.stats.inter_rater import fleiss_kappa as sm_fleiss_kappa
 
+from annotation import aggregation
 from annotation import agreement as ag
 from annotation.aggregation import Aggregator, Vote
 
@@ -180,7 +181,7 @@ def _crowd(seed: int, n_tasks=300, n_workers=6, k=3):
 def test_dawid_skene_matches_crowd_kit(seed):
     df = _crowd(seed)
     ds = DawidSkene(n_iter=100, tol=1e-5).fit(df)
-    ours = ag.dawid_skene(
+    ours = aggregation.dawid_skene(
         df.task.to_numpy(), df.worker.to_numpy(), df.label.to_numpy(),
         n_tasks=300, n_workers=6, n_classes=3,
     )  # fmt: skip
@@ -195,7 +196,7 @@ def test_dawid_skene_matches_crowd_kit(seed):
 
 
 def test_majority_vote_and_aggregator_order_of_trust():
-    mv = ag.majority_vote([0, 0, 0, 1, 1], [2, 2, 1, 0, 1], n_tasks=3, n_classes=3)
+    mv = aggregation.majority_vote([0, 0, 0, 1, 1], [2, 2, 1, 0, 1], n_tasks=3, n_classes=3)
     assert mv.labels.tolist() == [2, 0, -1]
     assert mv.confidence[0] == pytest.approx(2 / 3)
     df = _crowd(1)
@@ -214,10 +215,10 @@ def test_majority_vote_and_aggregator_order_of_trust():
 
 
 def test_helpsteer_triple_and_rounding():
-    assert ag.most_similar_triple([3, -2, 2, 2, 0]) == [3, 2, 2]
-    assert ag.most_similar_triple([3, 2, 2, 2, -3]) == [2, 2, 2]
-    assert ag.rounded_mean([1, 2]) == 2
-    assert ag.rounded_mean([-1, -2]) == -2
+    assert aggregation.most_similar_triple([3, -2, 2, 2, 0]) == [3, 2, 2]
+    assert aggregation.most_similar_triple([3, 2, 2, 2, -3]) == [2, 2, 2]
+    assert aggregation.rounded_mean([1, 2]) == 2
+    assert aggregation.rounded_mean([-1, -2]) == -2
 
 
 def test_agreement_on_100k_items_by_3_annotators_is_fast():

@@ -8,6 +8,7 @@ import pyarrow.parquet as pq
 import pytest
 from datasets import load_dataset
 
+from annotation.errors import ApplicationError
 from annotation.exporters import EXPORTERS, exporter_get
 from annotation.exporters.base import options_validate, split_of
 from annotation.models import Annotation, Item
@@ -47,11 +48,11 @@ def test_registry_and_options():
         "trl_preference", "openai_preference", "helpsteer2", "trl_stepwise", "math_shepherd",
         "processbench", "prm800k",
     }  # fmt: skip
-    with pytest.raises(ValueError, match="format: unknown export format"):
+    with pytest.raises(ApplicationError, match="format: unknown export format"):
         exporter_get("csv")
-    with pytest.raises(ValueError, match="options.ties"):
+    with pytest.raises(ApplicationError, match="options.ties"):
         options_validate({"ties": "keep"})
-    with pytest.raises(ValueError, match="options.bogus"):
+    with pytest.raises(ApplicationError, match="options.bogus"):
         options_validate({"bogus": 1})
     assert options_validate({})["file_format"] == "jsonl"
 
@@ -265,7 +266,7 @@ def test_consensus_labels_only_when_allowed(import_native, export, make_user):
     bot = make_user("consensus-bot", kind="model")
     item = Item.objects.get(project=project, external_id="trace-0")
     Annotation.objects.create(item=item, annotator=bot, source="consensus", first_error_index=2)
-    with pytest.raises(ValueError, match="options.include_consensus"):
+    with pytest.raises(ApplicationError, match="options.include_consensus"):
         export(project, "processbench", include_consensus=True)
     project.label_schema = {**project.label_schema, "allow_consensus_labels": True}
     project.save()

@@ -3,6 +3,7 @@ import json
 
 import pytest
 
+from annotation.errors import ApplicationError
 from annotation.models import (
     Annotation,
     AnnotationRevision,
@@ -11,10 +12,10 @@ from annotation.models import (
     StepLabel,
     TurnLabel,
 )
+from annotation.selectors.annotations import annotation_labels
 from annotation.services.annotations import (
     adjudication_submit,
     annotation_edit,
-    annotation_labels,
     annotation_submit,
 )
 from annotation.services.assignments import assignment_claim_next
@@ -108,7 +109,7 @@ def test_first_error_mode_leaves_later_steps_unlabeled(make_project, member):
 )
 def test_invalid_step_labels_name_the_field(trace_project, member, labels, message):
     asg = assignment_claim_next(project=trace_project, annotator=member(trace_project))
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(ApplicationError, match=message):
         annotation_submit(assignment=asg, labels=labels, client_token="x")
     assert not Annotation.objects.filter(source="human").exists()
 
@@ -118,7 +119,7 @@ def test_dialogue_codes_checked_against_role(make_project, member):
     _import(project, {"external_id": "d", "turns": [{"speaker": "therapist", "text": "How are you?"},
                                                    {"speaker": "client", "text": "I want to change."}]})  # fmt: skip
     asg = assignment_claim_next(project=project, annotator=member(project))
-    with pytest.raises(ValueError, match="codes client turns"):
+    with pytest.raises(ApplicationError, match="codes client turns"):
         annotation_submit(
             assignment=asg,
             labels={"turns": [{"index": 0, "field": "client_talk_type", "value": "change"}]},
@@ -145,7 +146,7 @@ def test_preference_stored_relative_to_candidates(make_project, member):
     assert (pref.candidate_a.index, pref.candidate_b.index, pref.strength) == (0, 1, 2)
     assert pref.left_candidate_id == asg.left_candidate_id
     assert PrincipleRating.objects.filter(annotation=ann).count() == 2
-    with pytest.raises(ValueError, match="justification"):
+    with pytest.raises(ApplicationError, match="justification"):
         annotation_edit(annotation=ann, labels={**labels, "justification": "short"})
 
 

@@ -5,6 +5,7 @@ import json
 
 import pytest
 
+from annotation.errors import ApplicationError
 from annotation.models import ExportRun
 from annotation.services.exports import (
     export_file_path,
@@ -57,9 +58,9 @@ def test_export_run_lifecycle(pb_project, make_user, django_capture_on_commit_ca
 
 def test_export_run_start_rejects_bad_requests(pb_project):
     project, _ = pb_project
-    with pytest.raises(ValueError, match="format: trl_preference exports preference"):
+    with pytest.raises(ApplicationError, match="format: trl_preference exports preference"):
         export_run_start(project=project, fmt="trl_preference")
-    with pytest.raises(ValueError, match="options.test_size"):
+    with pytest.raises(ApplicationError, match="options.test_size"):
         export_run_start(project=project, fmt="processbench", options={"test_size": 2})
     assert not ExportRun.objects.exists()
 

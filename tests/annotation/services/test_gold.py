@@ -5,6 +5,7 @@ import json
 
 import pytest
 
+from annotation.errors import ApplicationError
 from annotation.models import Annotation, Item
 from annotation.selectors.gold import gold_rate_for_project, project_quality_settings
 from annotation.services.gold import item_gold_promote, item_gold_set, item_gold_unset
@@ -34,7 +35,7 @@ def test_gold_set_replace_promote_unset(make_project, make_user):
     item_gold_set(item=item, user=manager, labels={"first_error_index": -1,
                                                    "steps": [{"index": 0, "rating": 1}]})  # fmt: skip
     assert Annotation.objects.filter(item=item, source="gold").get().first_error_index == -1
-    with pytest.raises(ValueError, match="first_error_index"):
+    with pytest.raises(ApplicationError, match="first_error_index"):
         item_gold_set(item=item, user=manager, labels={"first_error_index": 7})
     other = Item.objects.get(project=project, external_id="t1")
     source = Annotation.objects.get(item=other, source="imported")

@@ -10,7 +10,6 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser
 from django.db import models
-from django.db.models import Q
 
 # Background runs and worker heartbeats live in their own module, re-exported here: importing
 # them registers them with the app, and `from annotation.models import ImportRun` works.
@@ -268,271 +267,6 @@ class Annotation(models.Model):
         return f"annotation {self.id} of item {self.item_id} by {self.annotator_id}"
 
 
-class StepLabel(models.Model):
-    """A rating of one step: -1 wrong, 0 neutral, +1 right; NULL = unlabeled (e.g. after a
-    first error in ProcessBench mode)."""
-
-    annotation = models.ForeignKey(
-        Annotation, on_delete=models.CASCADE, related_name="step_labels", db_index=False
-    )
-    step = models.ForeignKey(Step, on_delete=models.CASCADE, related_name="labels")
-    rating = models.SmallIntegerField(null=True, blank=True)
-    cant_judge = models.BooleanField(default=False)
-    comment = models.TextField(blank=True)
-
-    class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["annotation", "step"], name="steplabel_unique"),
-            models.CheckConstraint(
-                condition=Q(rating__isnull=True) | Q(rating__gte=-1, rating__lte=1),
-                name="steplabel_rating_range",
-            ),
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.step_id}={self.rating}"
-
-
-class TurnLabel(models.Model):
-    """One code for one turn in one field (e.g. main_therapist_behaviour = reflection)."""
-
-    annotation = models.ForeignKey(
-        Annotation, on_delete=models.CASCADE, related_name="turn_labels", db_index=False
-    )
-    turn = models.ForeignKey(Turn, on_delete=models.CASCADE, related_name="labels")
-    field = models.CharField(max_length=64)
-    value = models.CharField(max_length=64)
-
-    class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["annotation", "turn", "field"], name="turnlabel_unique")
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.turn_id}.{self.field}={self.value}"
-
-
-class PreferenceLabel(models.Model):
-    """A judgement between two candidates, stored relative to the candidates.
-
-    strength in -3..+3: negative = candidate_a better, positive = candidate_b better, 0 = tie.
-    `left_candidate` records which one the annotator saw on the left (position bias).
-    `margin` keeps a numeric source signal such as an upvote difference.
-    """
-
-    annotation = models.ForeignKey(
-        Annotation, on_delete=models.CASCADE, related_name="preference_labels", db_index=False
-    )
-    candidate_a = models.ForeignKey(Candidate, on_delete=models.CASCADE, related_name="+")
-    candidate_b = models.ForeignKey(Candidate, on_delete=models.CASCADE, related_name="+")
-    strength = models.SmallIntegerField()
-    margin = models.FloatField(null=True, blank=True)
-    left_candidate = models.ForeignKey(
-        Candidate, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-
-    class Meta:
-        constraints = [
-            models.UniqueConstraint(
-                fields=["annotation", "candidate_a", "candidate_b"], name="preflabel_unique"
-            ),
-            models.CheckConstraint(
-                condition=Q(strength__gte=-3, strength__lte=3), name="preflabel_strength_range"
-            ),
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.candidate_a_id} vs {self.candidate_b_id}: {self.strength}"
-
-
-class PrincipleRating(models.Model):
-    """A rating under one principle: per response (candidate set, value 1..5) or per pair
-    (candidate NULL, value -3..+3 with the PreferenceLabel sign convention)."""
-
-    annotation = models.ForeignKey(
-        Annotation, on_delete=models.CASCADE, related_name="principle_ratings"
-    )
-    principle = models.CharField(max_length=64)
-    candidate = models.ForeignKey(
-        Candidate, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
-    )
-    value = models.SmallIntegerField()
-
-    class Meta:
-        constraints = [
-            models.UniqueConstraint(
-                fields=["annotation", "principle", "candidate"],
-                condition=Q(candidate__isnull=False),
-                name="principlerating_unique_response",
-            ),
-            models.UniqueConstraint(
-                fields=["annotation", "principle"],
-                condition=Q(candidate__isnull=True),
-                name="principlerating_unique_pair",
-            ),
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.principle}={self.value}"
-
-
-class Assignment(models.Model):
-    """A claim of one item by one annotator: a lease that expires, then a submission or skip.
-
-    One row per (item, annotator): an annotator is never given the same item twice, and a
-    skipped item is not shown to them again.
-    """
-
-    class Status(models.TextChoices):
-        ACTIVE = "active", "Claimed"
-        SUBMITTED = "submitted", "Submitted"
-        SKIPPED = "skipped", "Skipped"
-        EXPIRED = "expired", "Lease expired"
-
-    item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="assignments")
-    annotator = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="assignments"
-    )
-    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
-    claimed_at = models.DateTimeField()
-    expires_at = models.DateTimeField()
-    first_rendered_at = models.DateTimeField(null=True, blank=True)
-    submitted_at = models.DateTimeField(null=True, blank=True)
-    # Active time on the item in ms (first render to submit, idle gaps over 5 min excluded).
-    active_ms = models.PositiveIntegerField(default=0)
-    skip_reason = models.TextField(blank=True)
-    # Preference items: the pair shown and its sides, randomised per annotator (for items
-    # with more than two candidates, the pair too).
-    left_candidate = models.ForeignKey(
-        Candidate, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    right_candidate = models.ForeignKey(
-        Candidate, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    annotation = models.OneToOneField(
-        Annotation, null=True, blank=True, on_delete=models.SET_NULL, related_name="assignment"
-    )
-
-    class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["item", "annotator"], name="assignment_unique")
-        ]
-        indexes = [
-            models.Index(fields=["annotator", "project", "status"], name="assignment_mine"),
-            models.Index(fields=["item", "status", "expires_at"], name="assignment_open"),
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.annotator_id} on item {self.item_id}: {self.status}"
-
-
-class AnnotationRevision(models.Model):
-    """An archived state of an annotation: every submission is kept, edits never overwrite.
-
-    `client_token` is the submit form's one-time token: a second submit with the same token
-    (double click, retry) is recognised and changes nothing.
-    """
-
-    annotation = models.ForeignKey(Annotation, on_delete=models.CASCADE, related_name="revisions")
-    revision = models.PositiveIntegerField()
-    labels = models.JSONField()
-    client_token = models.CharField(max_length=64, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        ordering = ["annotation_id", "revision"]
-        constraints = [
-            models.UniqueConstraint(
-                fields=["annotation", "revision"], name="annotationrevision_unique"
-            ),
-            models.UniqueConstraint(
-                fields=["annotation", "client_token"],
-                condition=~Q(client_token=""),
-                name="annotationrevision_unique_token",
-            ),
-        ]
-
-    def __str__(self) -> str:
-        return f"annotation {self.annotation_id} r{self.revision}"
-
-
-class Flag(models.Model):
-    """An annotator's report about an item (crisis content, personal data, broken item)."""
-
-    class Reason(models.TextChoices):
-        CRISIS = "crisis", "Crisis or risk content"
-        PERSONAL_DATA = "personal_data", "Personal data"
-        BROKEN = "broken", "Broken item"
-        OTHER = "other", "Other"
-
-    item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="flags")
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
-    reason = models.CharField(max_length=16, choices=Reason.choices)
-    note = models.TextField(blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    resolved_at = models.DateTimeField(null=True, blank=True)
-    resolved_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-
-    class Meta:
-        ordering = ["-id"]
-
-    def __str__(self) -> str:
-        return f"flag {self.reason} on item {self.item_id}"
-
-
-class SuggestionMethod(models.TextChoices):
-    JUDGE = "judge", "LLM judge (critique)"
-    VERIFY = "verify", "LLM judge (verify, P(Yes))"
-    MC = "mc", "Monte-Carlo rollouts"
-    FIRST_ERROR_SEARCH = "first_error_search", "First-error search"
-    CONSENSUS = "consensus", "Consensus"
-    PAIR_JUDGE = "pair_judge", "Pair judge"
-    TURN_CODER = "turn_coder", "Turn coder"
-
-
-class Suggestion(models.Model):
-    """A model's pre-label for an item or one of its steps, turns or candidates.
-
-    `target` names the part ("item", "step:3", "turn:12", "candidate:1") so the unique key
-    (job_id, item, method, target) lets a redelivered job chunk upsert instead of duplicating.
-    `job_id` is the labeling_jobs.LabelingJob id, kept as a plain column so that this app
-    does not depend on labeling_jobs.
-    """
-
-    item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="suggestions")
-    step = models.ForeignKey(
-        Step, null=True, blank=True, on_delete=models.CASCADE, related_name="suggestions"
-    )
-    turn = models.ForeignKey(
-        Turn, null=True, blank=True, on_delete=models.CASCADE, related_name="suggestions"
-    )
-    candidate = models.ForeignKey(
-        Candidate, null=True, blank=True, on_delete=models.CASCADE, related_name="suggestions"
-    )
-    target = models.CharField(max_length=32)
-    method = models.CharField(max_length=24, choices=SuggestionMethod.choices)
-    model_name = models.CharField(max_length=200)
-    score = models.FloatField(null=True, blank=True)
-    label = models.CharField(max_length=64, blank=True)
-    raw = models.JSONField(default=dict, blank=True)
-    job_id = models.BigIntegerField(default=0, db_index=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        constraints = [
-            models.UniqueConstraint(
-                fields=["job_id", "item", "method", "target"], name="suggestion_unique"
-            )
-        ]
-        indexes = [models.Index(fields=["item", "method"], name="suggestion_by_item")]
-
-    def __str__(self) -> str:
-        return f"{self.method} {self.target} of item {self.item_id}: {self.label or self.score}"
-
-
 class ProjectStat(models.Model):
     """Precomputed dashboard figures (agreement, progress, throughput), refreshed by a task
     so the dashboard reads one row per figure instead of recomputing on 100,000 items."""
@@ -549,3 +283,41 @@ class ProjectStat(models.Model):
 
     def __str__(self) -> str:
         return f"{self.project_id}:{self.key}"
+
+
+# Defined in submodules, re-exported so that `annotation.models` stays the one import path.
+from annotation.models.labels import PreferenceLabel, PrincipleRating, StepLabel, TurnLabel  # noqa: E402
+from annotation.models.suggestions import Suggestion, SuggestionMethod  # noqa: E402
+from annotation.models.workflow import AnnotationRevision, Assignment, Flag  # noqa: E402
+
+__all__ = [
+    "ACTIVE_STATUSES",
+    "Annotation",
+    "AnnotationRevision",
+    "Assignment",
+    "BackgroundRun",
+    "Candidate",
+    "Dataset",
+    "ExportRun",
+    "FinishReason",
+    "Flag",
+    "ImportRun",
+    "Item",
+    "Membership",
+    "PreferenceLabel",
+    "PrincipleRating",
+    "Project",
+    "ProjectKind",
+    "ProjectStat",
+    "Role",
+    "RunStatus",
+    "StatsRefresh",
+    "Step",
+    "StepLabel",
+    "Suggestion",
+    "SuggestionMethod",
+    "Turn",
+    "TurnLabel",
+    "User",
+    "WorkerHeartbeat",
+]

@@ -1,0 +1,322 @@
+"""What every label kind provides (`LabelKind`), and the pieces kinds share.
+
+A label payload is a plain dict, the same from the browser form and from REST. A kind's
+`validate` turns it into the kind's *normal form* (`Labels`), which is what its label rows are
+written from, what each AnnotationRevision archives and what `read` gives back.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
+
+from annotation.errors import ApplicationError
+
+if TYPE_CHECKING:
+    from django.http import QueryDict
+
+    from annotation.agreement import Level
+    from annotation.models import Annotation, Item, Project, ProjectKind, Suggestion
+
+Labels = dict[str, Any]
+Schema = dict[str, Any]
+# Model suggestions of one item by target ("item", "step:3", "turn:5"), newest first.
+Suggestions = Mapping[str, Sequence["Suggestion"]]
+
+
+@dataclass(frozen=True, slots=True)
+class ItemPart:
+    """A step, turn or candidate of an item as validation and writing need it."""
+
+    id: int
+    speaker: str = ""
+
+
+# index -> part, for the parts a kind labels (steps, turns or candidates).
+Parts = dict[int, ItemPart]
+
+
+@dataclass(frozen=True, slots=True)
+class KindTemplates:
+    """The kind's templates: `form` is included in the labeling, edit and adjudication forms
+    (with `task` and `mode_name` in its context); `keymap` lists the kind's keys."""
+
+    form: str
+    keymap: str
+
+
+@dataclass(frozen=True, slots=True)
+class FieldSpec:
+    """One label field that agreement is computed on (the `key` names it)."""
+
+    key: str
+    label: str
+    level: Level
+    # Ordered numeric domain; for string codes, `codes[i]` is the code of value i.
+    domain: tuple[float, ...] | None = None
+    codes: tuple[str, ...] | None = None
+    kappa_weights: Literal["linear", "quadratic"] | None = None
+    # The first-error index also reports exact and ±1 agreement.
+    first_error: bool = False
+
+
+# --- presentation: what the labeling form and the review table show ------------------------
+
+
+@dataclass
+class Choice:
+    value: Any
+    label: str
+    key: str = ""
+    checked: bool = False
+    help: str = ""
+
+
+@dataclass
+class FieldRow:
+    name: str
+    label: str
+    input_name: str
+    choices: list[Choice]
+
+
+@dataclass
+class Part:
+    """A step, turn or candidate as the template shows it."""
+
+    index: int
+    number: int
+    html: Any
+    speaker: str = ""
+    hints: list[str] = field(default_factory=list)
+    fields: list[FieldRow] = field(default_factory=list)
+    rating: int | None = None
+    cant_judge: bool = False
+    comment: str = ""
+    highlight: bool = False
+    side: str = ""
+
+
+@dataclass
+class Cell:
+    text: str = ""
+    css: str = ""
+    title: str = ""
+    disagree: bool = False
+
+
+@dataclass
+class Column:
+    key: Any
+    label: str
+    title: str = ""
+    disagree: bool = False
+
+
+@dataclass
+class ReviewLayout:
+    """The columns of an item's comparison table: one per label unit, then `extra` ones
+    (first error and finish, or the justification)."""
+
+    columns: list[Column]
+    extra: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ReviewCells:
+    cells: list[Cell]
+    extra: list[Cell] = field(default_factory=list)
+    # Compared between annotators to mark the first extra column as a disagreement (the
+    # first-error index); None for kinds without one.
+    extra_key: Any = None
+
+
+SUGGESTION_SHORT = {
+    "judge": "judge",
+    "verify": "P(correct)",
+    "mc": "MC value",
+    "first_error_search": "first-error search",
+    "consensus": "consensus",
+    "pair_judge": "pair judge",
+    "turn_coder": "model code",
+}
+# Item-level suggestions of the step methods carry a first-error index as their label.
+ITEM_HINT_NAME = {"judge": "judge", "verify": "verifier", "mc": "MC", "consensus": "consensus",
+                  "first_error_search": "search"}  # fmt: skip
+
+
+def humanize(name: str) -> str:
+    text = name.replace("_", " ").strip()
+    return text[:1].upper() + text[1:]
+
+
+def hint_text(s: Suggestion) -> str:
+    name = SUGGESTION_SHORT.get(s.method, s.method)
+    if s.target == "item" and s.method in ITEM_HINT_NAME:
+        if s.label.lstrip("-").isdigit():
+            fe = int(s.label)
+            verdict = "no error" if fe == -1 else f"first error at step {fe + 1}"
+            return f"{ITEM_HINT_NAME[s.method]}: {verdict}"
+        return f"{ITEM_HINT_NAME[s.method]}: no verdict"
+    if s.target.startswith("step:") and s.score is not None:
+        return f"{name}: {s.score:.2f}"
+    if s.label and s.score is not None:
+        return f"{name}: {s.label} ({s.score:.2f})"
+    if s.label:
+        return f"{name}: {s.label}"
+    if s.score is not None:
+        return f"{name}: {s.score:.2f}"
+    return name
+
+
+def hints(suggestions: Suggestions, target: str) -> list[str]:
+    """The newest suggestion per method for one target, as short texts."""
+    seen: set[str] = set()
+    out = []
+    for s in suggestions.get(target, []):
+        if s.method in seen:
+            continue
+        seen.add(s.method)
+        out.append(hint_text(s))
+    return out
+
+
+# --- validation helpers ------------------------------------------------------------------
+
+
+def invalid(field: str, message: str, *, code: str = "invalid") -> ApplicationError:
+    return ApplicationError(message, code=code, field=field)
+
+
+def as_int(value: Any, field: str) -> int:
+    """An integer from an int or a numeric string (form posts are strings); bools refused."""
+    if isinstance(value, bool):
+        raise invalid(field, "must be an integer")
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise invalid(field, f"must be an integer, got {value!r}") from None
+
+
+# --- the protocol ------------------------------------------------------------------------
+
+
+class LabelKind(ABC):
+    """One project kind's whole labeling path. See `annotation.kinds` for what a new kind
+    must provide; the methods below are called by services, selectors and views, which never
+    look at `project.kind` themselves."""
+
+    kind: ClassVar[ProjectKind]
+    # The item's parts that are labeled (a relation of Item: "steps", "turns", "candidates"),
+    # how many an importable item needs at least, and the import error when it has fewer.
+    part_name: ClassVar[str]
+    min_parts: ClassVar[int] = 1
+    missing_parts_message: ClassVar[str]
+    # The Item relations the labeling page and the annotator's API show, prefetched.
+    shown_parts: ClassVar[tuple[str, ...]]
+    templates: ClassVar[KindTemplates]
+    # Distressing content is possible: a content note before the first item of a session.
+    content_note: ClassVar[bool] = False
+    # Items compare two candidates: each assignment draws the pair and its screen sides.
+    compares_pairs: ClassVar[bool] = False
+    default_schema: ClassVar[Schema]
+    # The kind's demo project: slug, name, overlap, instructions, and the native JSONL file
+    # (under annotation/demo) and dataset name its items come from.
+    demo: ClassVar[dict[str, Any]]
+
+    # --- schema ---------------------------------------------------------------------------
+
+    @abstractmethod
+    def schema_check(self, schema: Schema) -> None:
+        """Raise ApplicationError (field `label_schema.<name>`) unless the merged schema is
+        usable by this kind."""
+
+    # --- labels ---------------------------------------------------------------------------
+
+    @abstractmethod
+    def parts(self, *, item_id: int) -> Parts:
+        """The item's labeled parts by index (one query)."""
+
+    @abstractmethod
+    def validate(
+        self, *, schema: Schema, parts: Parts, payload: Mapping[str, Any], gold: bool = False
+    ) -> Labels:
+        """Check a payload against the schema and the item's parts; returns the normal form.
+
+        Raises ApplicationError naming the field (`steps[2].rating`). `gold=True` checks a
+        known answer: the same rules for every value, but none of the duties that make an
+        annotator finish the form (rate every step, write a justification)."""
+
+    def annotation_fields(self, labels: Labels) -> dict[str, Any]:
+        """Columns of the Annotation row that carry part of the labels."""
+        return {}
+
+    @abstractmethod
+    def write(
+        self,
+        *,
+        annotation: Annotation,
+        labels: Labels,
+        parts: Parts,
+        replace: bool,
+        left_candidate_id: int | None = None,
+    ) -> None:
+        """Write the label rows of `annotation` from validated `labels`; with `replace`,
+        first delete the rows of its previous state (an edit). `left_candidate_id` is the
+        candidate shown on the left (pair kinds)."""
+
+    @abstractmethod
+    def read(self, annotation: Annotation) -> Labels:
+        """The labels of an annotation rebuilt from its rows (imported and gold annotations
+        have no revisions)."""
+
+    # --- the labeling form ------------------------------------------------------------------
+
+    @abstractmethod
+    def parse_form(
+        self, *, post: QueryDict, left_index: int | None, right_index: int | None
+    ) -> dict[str, Any]:
+        """The labeling form's POST as a payload; values are passed on as given (validate
+        checks them)."""
+
+    @abstractmethod
+    def page_context(
+        self,
+        *,
+        item: Item,
+        schema: Schema,
+        labels: Labels,
+        suggestions: Suggestions,
+        left_index: int | None,
+        right_index: int | None,
+    ) -> dict[str, Any]:
+        """What the kind's form template shows for one item, `labels` pre-filled."""
+
+    # --- review ---------------------------------------------------------------------------
+
+    @abstractmethod
+    def review_layout(self, *, item: Item, schema: Schema) -> ReviewLayout: ...
+
+    @abstractmethod
+    def review_cells(self, *, labels: Labels, layout: ReviewLayout, item: Item) -> ReviewCells:
+        """One row of the comparison table: a cell per column of `layout`."""
+
+    @abstractmethod
+    def review_targets(self, layout: ReviewLayout) -> list[str]:
+        """The suggestion target shown in each column ("" for none)."""
+
+    @abstractmethod
+    def review_signature(self, *, schema: Schema, annotation: Annotation) -> Any:
+        """What two annotators must share to agree on an item (from prefetched rows)."""
+
+    # --- agreement and statistics ---------------------------------------------------------
+
+    @abstractmethod
+    def agreement_fields(self, *, project: Project) -> list[FieldSpec]:
+        """The label fields agreement is computed on, in the order the dashboard shows them."""
+
+    @abstractmethod
+    def gold_field(self, key: str) -> bool:
+        """Whether annotator accuracy compares the field `key` with the gold answers."""
