@@ -28,7 +28,7 @@ class UploadLimitHandler(FileUploadHandler):
         input_data: Any,
         META: dict[str, Any],  # noqa: N803 - Django's parameter name
         content_length: int,
-        boundary: bytes,
+        boundary: bytes | str,
         encoding: str | None = None,
     ) -> None:
         self.limit = settings.STEPWISE_IMPORT_MAX_FILE_BYTES
@@ -45,5 +45,6 @@ class UploadLimitHandler(FileUploadHandler):
 
     def _refuse(self) -> None:
         if self.request is not None:
-            self.request.upload_refused = upload_limit_message(self.limit)
+            # Read back by the views with getattr(request, "upload_refused", None).
+            self.request.upload_refused = upload_limit_message(self.limit)  # type: ignore[attr-defined]
         raise StopUpload(connection_reset=False)

@@ -54,7 +54,7 @@ class CanCreateProjects(BasePermission):
     def has_permission(self, request: Request, view: APIView) -> bool:
         if request.method != "POST":
             return True
-        return user_can_create_projects(user=request.user)
+        return isinstance(request.user, User) and user_can_create_projects(user=request.user)
 
 
 class IsStaff(BasePermission):

@@ -16,10 +16,11 @@ from annotation.client_ip import client_ip
 class _RateFromSettings:
     """DRF throttles are made per request and parse `get_rate()` then: the rate is current."""
 
-    scope: str
+    scope: str | None
 
     def get_rate(self) -> str | None:
-        return api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)
+        rate = api_settings.DEFAULT_THROTTLE_RATES.get(self.scope or "")
+        return None if rate is None else str(rate)
 
     def get_ident(self, request: Request) -> str:
         return client_ip(request._request)

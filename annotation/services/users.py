@@ -41,7 +41,7 @@ def user_login_unlock(*, username: str) -> int:
     """Clear the failed logins recorded for `username` (django-axes), from every address, so
     a locked-out user can log in at once. Returns how many records were removed (0 when none,
     also for a username that does not exist)."""
-    return axes_reset(username=username)
+    return int(axes_reset(username=username))
 
 
 @transaction.atomic
