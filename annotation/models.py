@@ -87,6 +87,8 @@ class Dataset(models.Model):
     source_format = models.CharField(max_length=32)
     license = models.CharField(max_length=100, blank=True)
     provenance = models.TextField(blank=True)
+    # How imports cut reasoning text into steps: {"mode": ..., "pattern"?: ...}; {} = as given.
+    step_split = models.JSONField(default=dict, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

@@ -1,13 +1,18 @@
 """`native`: Stepwise's own JSONL, one item per line. The JSON Schema is in `schema.py` and
-published at /api/v1/schemas/import/."""
+published at /api/v1/schemas/import/.
+
+With a `split` option (annotation.importers.split) `steps` may also be one string, and each
+step text is cut by the chosen segmenter; a record that yields no step is a problem."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from typing import Any, BinaryIO
 
 from annotation.importers.base import (
     Importer,
+    ImportIssue,
     ParsedAnnotation,
     ParsedCandidate,
     ParsedItem,
@@ -23,6 +28,14 @@ from annotation.importers.base import (
     req_object,
     req_str,
     type_name,
+)
+from annotation.importers.split import (
+    NO_SPLIT,
+    SPLIT_OPTIONS_HELP,
+    SplitOptionError,
+    StepSplit,
+    split_from_options,
+    split_steps,
 )
 
 FINISH_REASONS = ("", "found_error", "solution", "bad_problem", "give_up")
@@ -42,7 +55,7 @@ _KNOWN = {
 }
 
 
-def parse_native_record(obj: Any, line: int | None) -> ParsedItem:
+def parse_native_record(obj: Any, line: int | None, split: StepSplit = NO_SPLIT) -> ParsedItem:
     rec = req_object(obj, "record")
     unknown = sorted(set(rec) - _KNOWN)
     if unknown:
@@ -61,14 +74,7 @@ def parse_native_record(obj: Any, line: int | None) -> ParsedItem:
         item.metadata = req_object(rec["metadata"], "metadata")
     steps = rec.get("steps")
     if steps is not None:
-        if not isinstance(steps, list):
-            raise RecordError("steps", f"must be a list of strings, got {type_name(steps)}")
-        for i, s in enumerate(steps):
-            if not isinstance(s, str):
-                raise RecordError(f"steps[{i}]", f"must be a string, got {type_name(s)}")
-            if not s.strip():
-                raise RecordError(f"steps[{i}]", "must not be empty")
-        item.steps = list(steps)
+        item.steps = _steps(steps, split)
     turns = rec.get("turns")
     if turns is not None:
         if not isinstance(turns, list):
@@ -103,6 +109,25 @@ def parse_native_record(obj: Any, line: int | None) -> ParsedItem:
     for i, a in enumerate(annotations):
         item.annotations.append(_parse_annotation(req_object(a, f"annotations[{i}]"), item, i))
     return item
+
+
+def _steps(steps: Any, split: StepSplit) -> list[str]:
+    """The record's steps; under a split, `steps` may be one string and each text is cut."""
+    if isinstance(steps, str) and split.active:
+        steps = [steps]
+    if not isinstance(steps, list):
+        hint = ""
+        if isinstance(steps, str):
+            hint = " (to cut one block of text into steps, import with a split option)"
+        raise RecordError("steps", f"must be a list of strings, got {type_name(steps)}{hint}")
+    for i, s in enumerate(steps):
+        if not isinstance(s, str):
+            raise RecordError(f"steps[{i}]", f"must be a string, got {type_name(s)}")
+        if not split.active and not s.strip():
+            raise RecordError(f"steps[{i}]", "must not be empty")
+    if not split.active:
+        return list(steps)
+    return split_steps(split, steps, "steps")
 
 
 def _list(obj: dict[str, Any], key: str, prefix: str) -> list[Any]:
@@ -160,8 +185,15 @@ def _parse_annotation(a: dict[str, Any], item: ParsedItem, i: int) -> ParsedAnno
         if not -3 <= strength <= 3:
             raise RecordError(f"{q}.strength", "must be between -3 and 3")
         margin = pr.get("margin")
-        if margin is not None and (isinstance(margin, bool) or not isinstance(margin, int | float)):
-            raise RecordError(f"{q}.margin", f"must be a number, got {type_name(margin)}")
+        if margin is not None:
+            if isinstance(margin, bool) or not isinstance(margin, int | float):
+                raise RecordError(f"{q}.margin", f"must be a number, got {type_name(margin)}")
+            try:
+                margin = float(margin)
+            except OverflowError:
+                margin = math.inf
+            if not math.isfinite(margin):
+                raise RecordError(f"{q}.margin", "must be a finite number")
         ann.preferences.append(ParsedPreference(ca, cb, strength, margin))
     for j, r in enumerate(_list(a, "principle_ratings", p)):
         q = f"{p}.principle_ratings[{j}]"
@@ -186,10 +218,19 @@ class NativeImporter(Importer):
     label = "Stepwise JSONL"
     project_kinds = ("step_labels", "dialogue_coding", "preference")
     extensions = (".jsonl",)
+    options_help = SPLIT_OPTIONS_HELP
+    split_default = "none"
 
     def parse(
         self, stream: BinaryIO, *, options: dict[str, Any], max_line_bytes: int
     ) -> Iterator[ParseEvent]:
+        try:
+            split = split_from_options(options, default="none")
+        except SplitOptionError as exc:
+            yield ImportIssue(None, exc.field, exc.message)
+            return
         yield from parse_jsonl_records(
-            stream, max_line_bytes=max_line_bytes, parse_record=parse_native_record
+            stream,
+            max_line_bytes=max_line_bytes,
+            parse_record=lambda obj, line: parse_native_record(obj, line, split),
         )

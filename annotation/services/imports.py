@@ -16,9 +16,21 @@ from django.core.files.uploadedfile import UploadedFile
 from django.db import connection, transaction
 from django.utils import timezone
 
+from annotation.errors import ApplicationError
 from annotation.importers import UnknownFormatError, importer_get
 from annotation.importers.base import ImportIssue, ParsedItem, SkippedRecord
+from annotation.importers.split import StepSplit
 from annotation.models import Annotation, Dataset, ImportRun, Item, Project, ProjectKind, User
+from annotation.services.import_checks import (
+    EMPTY_FILE,
+    dataset_fields_check,
+    dataset_split_record,
+    import_options_check,
+    import_split_get,
+    item_check_columns,
+    item_final_answer_fill,
+    upload_check_not_blank,
+)
 from annotation.services.users import user_imported_get_or_create
 
 logger = logging.getLogger(__name__)
@@ -150,8 +162,14 @@ def dataset_import(
             )
         )
         return result
-    if not dataset_name.strip():
-        result.add_error(ImportIssue(None, "dataset", "a dataset name is required"))
+    problem = dataset_fields_check(name=dataset_name, license=dataset_license)
+    try:
+        options = import_options_check(fmt=fmt, options=options, upload=False)
+        split = import_split_get(fmt=fmt, options=options)
+    except ApplicationError as exc:
+        problem = problem or ImportIssue(None, exc.field or "", exc.message)
+    if problem:
+        result.add_error(problem)
         return result
     try:
         with transaction.atomic():
@@ -169,6 +187,7 @@ def dataset_import(
                 dataset_provenance=dataset_provenance,
                 result=result,
                 progress=progress,
+                split=split,
             )
     except ImportRejectedError as exc:
         return exc.result
@@ -186,6 +205,7 @@ def _import_in_transaction(
     dataset_provenance: str,
     result: ImportResult,
     progress: Callable[[int], None] | None,
+    split: StepSplit | None = None,
 ) -> None:
     dataset, _ = Dataset.objects.get_or_create(
         project=project,
@@ -195,9 +215,14 @@ def _import_in_transaction(
             "license": dataset_license,
             "provenance": dataset_provenance,
             "created_by": user,
+            "step_split": split.as_dict() if split else {},
         },
     )
     result.dataset_id = dataset.id
+    split_problem = dataset_split_record(dataset=dataset, split=split)
+    if split_problem:
+        result.add_error(split_problem)
+        raise ImportRejectedError(result)
     existing = dict(Item.objects.filter(dataset=dataset).values_list("external_id", "content_hash"))
     seen: dict[str, int | None] = {}
     writer = _BulkWriter(project=project, dataset=dataset)
@@ -225,11 +250,12 @@ def _import_in_transaction(
             )
             continue
         seen[item.external_id] = item.line
-        problem = _check_kind(item, project.kind)
+        problem = _check_kind(item, project.kind) or item_check_columns(item)
         if problem:
             result.add_error(problem)
             continue
         digest = item.content_hash()
+        item_final_answer_fill(item)  # derived from the steps, so not part of the hash
         if item.external_id in existing:
             if existing[item.external_id] == digest:
                 result.items_unchanged += 1
@@ -251,6 +277,8 @@ def _import_in_transaction(
             batch = []
             if progress:
                 progress(result.records_seen)
+    if result.ok and not (result.records_seen or result.records_skipped):
+        result.add_error(ImportIssue(None, "file", EMPTY_FILE))
     if not result.ok:
         raise ImportRejectedError(result)
     if batch:
@@ -474,11 +502,14 @@ def import_run_create(
     """Store the upload under MEDIA_ROOT and queue its import after commit.
 
     Raises ValueError('format: ...') at once for an unknown format or one that does not fit
-    the project's kind, so the caller can answer 400 instead of queueing a doomed run.
+    the project's kind, and ApplicationError for bad options or a blank file, so the caller
+    can answer 400 instead of queueing a doomed run.
     """
     from annotation.tasks import import_run_execute_task
 
     import_format_check(project=project, fmt=fmt)
+    options = import_options_check(fmt=fmt, options=options, upload=True)
+    upload_check_not_blank(chunks=upload.chunks())
 
     run = ImportRun.objects.create(
         project=project,
@@ -486,7 +517,7 @@ def import_run_create(
         format=fmt,
         dataset_name=dataset_name,
         original_filename=Path(upload.name or "upload").name[:255],
-        options=options or {},
+        options=options,
     )
     rel = Path("imports") / f"{run.id:08d}-{Path(upload.name or 'upload').name}"
     dest = Path(settings.MEDIA_ROOT) / rel

@@ -20,9 +20,11 @@ from django.utils.safestring import SafeString, mark_safe
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import reswap, retarget
 
+from annotation.errors import ApplicationError
+from annotation.importers.split import SPLIT_MODES
 from annotation.models import ImportRun, Membership, Project, Role
 from annotation.selectors.annotations import annotator_progress_many
-from annotation.selectors.items import dataset_list, import_run_list
+from annotation.selectors.items import dataset_list, dataset_preview, import_run_list
 from annotation.selectors.projects import (
     LIST_MEMBERS,
     MANAGE,
@@ -36,6 +38,7 @@ from annotation.services.projects import project_create
 from annotation.services.users import user_api_token_regenerate
 from annotation.web.access import project_and_role
 from annotation.web.annotate import ANNOTATE_ROLES
+from annotation.web.errors import form_add_error
 from annotation.web.forms import ImportCreateForm, ProjectCreateForm
 from annotation.web.review import REVIEW_ROLES
 
@@ -43,6 +46,8 @@ from annotation.web.review import REVIEW_ROLES
 # STEPWISE_IMPORT_ERROR_LIMIT and counts them all.
 IMPORT_ERRORS_SHOWN = 20
 _ACTIVE = frozenset({ImportRun.Status.QUEUED, ImportRun.Status.RUNNING})
+# Steps per item in the preview of a split import.
+PREVIEW_STEPS = 5
 
 
 def markdown_render(text: str) -> SafeString:
@@ -80,6 +85,20 @@ def _run_present(run: ImportRun) -> ImportRun:
         shown.append({"where": where, "field": err.get("field", ""), "message": err.get("message")})
     run.errors_shown = shown
     run.errors_hidden = max(run.error_count - len(shown), 0)
+    # A split's name, and for a finished one the dataset's first items as cut.
+    split = (run.options or {}).get("split")
+    run.split_label = ""
+    run.preview = []
+    if split:
+        run.split_label = SPLIT_MODES.get(split, split)
+        if split == "regex":
+            run.split_label += f" /{run.options.get('split_pattern', '')}/"
+        if run.status == ImportRun.Status.SUCCEEDED and run.dataset_id:
+            run.preview = [
+                {"id": it.external_id, "steps": list(it.steps.all())[:PREVIEW_STEPS],
+                 "more": max(len(it.steps.all()) - PREVIEW_STEPS, 0)}
+                for it in dataset_preview(dataset_id=run.dataset_id)
+            ]  # fmt: skip
     return run
 
 
@@ -178,21 +197,21 @@ def import_create(request: HttpRequest, slug: str) -> HttpResponse:
         raise PermissionDenied("Only the project's managers can import data.")
     form = ImportCreateForm(request.POST, request.FILES, project=project)
     if not form.is_valid():
-        if request.htmx:
-            response = render(
-                request,
-                "web/project_detail.html#upload-form",
-                {"project": project, "form": form, "datasets": dataset_list(project=project)},
-            )
-            return reswap(retarget(response, "#upload-form"), "outerHTML")
-        return _project_render(request, project, role, form=form, status=400)
-    run = import_run_create(
-        project=project,
-        user=request.user,
-        upload=form.cleaned_data["file"],
-        fmt=form.cleaned_data["format"],
-        dataset_name=form.cleaned_data["dataset_name"],
-    )
+        return _import_form_invalid(request, project, role, form)
+    try:
+        run = import_run_create(
+            project=project,
+            user=request.user,
+            upload=form.cleaned_data["file"],
+            fmt=form.cleaned_data["format"],
+            dataset_name=form.cleaned_data["dataset_name"],
+            options=form.import_options(),
+        )
+    except ApplicationError as exc:
+        if exc.field and exc.field.startswith("options."):
+            exc.field = exc.field.removeprefix("options.")
+        form_add_error(form, exc)
+        return _import_form_invalid(request, project, role, form)
     if request.htmx:
         return render(
             request,
@@ -201,6 +220,19 @@ def import_create(request: HttpRequest, slug: str) -> HttpResponse:
         )
     messages.success(request, f"Import of {run.original_filename} queued.")
     return redirect("project_detail", slug=project.slug)
+
+
+def _import_form_invalid(
+    request: HttpRequest, project: Project, role: str, form: ImportCreateForm
+) -> HttpResponse:
+    if request.htmx:
+        response = render(
+            request,
+            "web/project_detail.html#upload-form",
+            {"project": project, "form": form, "datasets": dataset_list(project=project)},
+        )
+        return reswap(retarget(response, "#upload-form"), "outerHTML")
+    return _project_render(request, project, role, form=form, status=400)
 
 
 @login_required
