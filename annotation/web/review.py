@@ -24,6 +24,7 @@ from annotation.web.annotate import (
     project_for_role,
     task_context,
 )
+from annotation.web.rendering import rich_text
 
 REVIEW_ROLES = frozenset({Role.REVIEWER, Role.MANAGER})
 FILTERS = (("disagreement", "Disagreements"), ("flagged", "Flagged"), ("all", "All labeled"))
@@ -314,9 +315,35 @@ def review_item(request: HttpRequest, slug: str, item_id: int) -> HttpResponse:
         "error": error,
         "adjudication_note": mine.note if mine else request.POST.get("note", ""),
         "flags": review["flags"],
+        "alternatives": _alternatives(item),
         **_comparison(project, item, review),
     }
     return render(request, "web/review_item.html", context, status=422 if error else 200)
+
+
+def _alternatives(item: Item) -> list[dict[str, Any]]:
+    """Imported alternative steps with their ratings (PRM800K), grouped by step position."""
+    alts = (item.metadata or {}).get("alternatives")
+    if not isinstance(alts, list):
+        return []
+    by_step: dict[int, list[dict[str, Any]]] = {}
+    for alt in alts:
+        if isinstance(alt, dict) and isinstance(alt.get("step"), int):
+            by_step.setdefault(alt["step"], []).append(alt)
+    return [
+        {
+            "step": step + 1,
+            "options": [
+                {
+                    "html": rich_text(str(a.get("text", ""))),
+                    "rating": RATING_TEXT.get(a.get("rating"), "unrated"),
+                    "css": RATING_CLASS.get(a.get("rating"), ""),
+                }
+                for a in options
+            ],
+        }  # fmt: skip
+        for step, options in sorted(by_step.items())
+    ]
 
 
 @login_required

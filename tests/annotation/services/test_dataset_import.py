@@ -51,9 +51,9 @@ def _pb(*records: dict | bytes) -> bytes:
 
 
 CC_HEADER = (
-    ",questionID,questionTitle,questionText,questionLink,topic,therapistInfo,therapistURL,"
-    "answerText,upvotes,views,split\n"
-).encode()
+    b",questionID,questionTitle,questionText,questionLink,topic,therapistInfo,therapistURL,"
+    b"answerText,upvotes,views,split\n"
+)
 
 
 def _cc(n: int, answer: bytes = b"Breathe.", upvotes: bytes = b"1") -> bytes:
