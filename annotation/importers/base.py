@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO, ClassVar
 
-from annotation.importers.values import JsonReader, ValueProblem, check_text
+from annotation.importers.values import MAX_DEPTH, JsonReader, ValueProblem, check_text
 
 
 @dataclass(slots=True)
@@ -257,6 +257,9 @@ def parse_jsonl_records(
             yield ImportIssue(line, exc.field, exc.message)
             if isinstance(exc, FatalRecordError):
                 return
+            continue
+        except RecursionError:  # a value nested just under the decoder's own limit
+            yield ImportIssue(line, "", f"is nested more than {MAX_DEPTH} levels deep")
             continue
         if isinstance(out, list):
             yield from out

@@ -55,20 +55,35 @@ _KNOWN = {
 }
 
 
+def _opt(rec: dict[str, Any], key: str) -> str:
+    """opt_str with a fast path for the common case (a string or nothing)."""
+    value = rec.get(key)
+    if value is None:
+        return ""
+    if value.__class__ is str:
+        return value
+    return opt_str(rec, key)
+
+
+def _is_text(value: Any) -> bool:
+    """A non-blank string (what req_str accepts as is)."""
+    return value.__class__ is str and bool(value) and not value.isspace()
+
+
 def parse_native_record(obj: Any, line: int | None, split: StepSplit = NO_SPLIT) -> ParsedItem:
     rec = req_object(obj, "record")
-    unknown = sorted(set(rec) - _KNOWN)
-    if unknown:
-        raise RecordError(unknown[0], "is not a field of the native format")
+    if not _KNOWN.issuperset(rec):
+        raise RecordError(sorted(set(rec) - _KNOWN)[0], "is not a field of the native format")
+    external_id = rec.get("external_id")
     item = ParsedItem(
         line=line,
-        external_id=req_str(rec, "external_id"),
-        prompt=opt_str(rec, "prompt"),
-        group_key=opt_str(rec, "group_key"),
-        reference_answer=opt_str(rec, "reference_answer"),
-        final_answer=opt_str(rec, "final_answer"),
+        external_id=external_id if _is_text(external_id) else req_str(rec, "external_id"),
+        prompt=_opt(rec, "prompt"),
+        group_key=_opt(rec, "group_key"),
+        reference_answer=_opt(rec, "reference_answer"),
+        final_answer=_opt(rec, "final_answer"),
         final_answer_correct=opt_bool(rec, "final_answer_correct"),
-        generator_model=opt_str(rec, "generator_model"),
+        generator_model=_opt(rec, "generator_model"),
     )
     if rec.get("metadata") is not None:
         item.metadata = req_object(rec["metadata"], "metadata")
@@ -92,15 +107,20 @@ def parse_native_record(obj: Any, line: int | None, split: StepSplit = NO_SPLIT)
         if not isinstance(candidates, list):
             raise RecordError("candidates", f"must be a list, got {type_name(candidates)}")
         for i, c in enumerate(candidates):
-            c = req_object(c, f"candidates[{i}]")
+            if c.__class__ is not dict:
+                c = req_object(c, f"candidates[{i}]")
+            text = c.get("text")
+            if not _is_text(text):
+                text = req_str(c, "text", path=f"candidates[{i}].text")
+            source_model = c.get("source_model")
+            if source_model is None:
+                source_model = ""
+            elif source_model.__class__ is not str:
+                source_model = opt_str(c, "source_model", path=f"candidates[{i}].source_model")
             meta = c.get("metadata") or {}
-            item.candidates.append(
-                ParsedCandidate(
-                    text=req_str(c, "text", path=f"candidates[{i}].text"),
-                    source_model=opt_str(c, "source_model", path=f"candidates[{i}].source_model"),
-                    metadata=req_object(meta, f"candidates[{i}].metadata"),
-                )
-            )
+            if meta.__class__ is not dict:
+                meta = req_object(meta, f"candidates[{i}].metadata")
+            item.candidates.append(ParsedCandidate(text, source_model, meta))
     if not (item.steps or item.turns or item.candidates):
         raise RecordError("steps", "a record needs steps, turns or candidates")
     annotations = rec.get("annotations") or []

@@ -8,8 +8,10 @@ lone UTF-16 surrogate (`\\ud800`), nesting deep enough to overflow the C decoder
 (`metadata.scores[2]`) and the reason.
 
 The checks cost almost nothing for ordinary records: the decoder flags non-finite numbers
-through its hooks, and a cheap scan of the text (`\\u0000`, `\\ud…` escapes, more brackets
-than the depth limit) decides whether the decoded value needs a walk at all.
+through its hooks, and a cheap scan of the text (`\\u0000`, `\\ud…` escapes) decides
+whether the decoded value needs a walk at all. Nesting between MAX_DEPTH and the decoder's
+own limit decodes; fields of a fixed type refuse it anyway, and the import service checks
+the depth of the free-form values it stores (metadata) with `check_depth`.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from typing import Any
 
 # Deepest nesting of objects and lists accepted in a record (the record itself is level 1).
 MAX_DEPTH = 64
+# \u0000 (NUL) or a \ud800-\udfff half of a surrogate pair: decoded text that may not store.
+_SUSPECT_ESCAPE = re.compile(r"\\u(?:0000|[dD][89abAB])")
 
 
 class ValueProblem(Exception):
@@ -75,14 +79,9 @@ class JsonReader:
             raise
         except ValueError as exc:  # an integer beyond the digit limit
             raise ValueProblem("", f"invalid JSON number: {exc}") from None
-        surrogates = "\\ud" in text or "\\uD" in text
-        if (
-            flags.non_finite
-            or surrogates
-            or "\\u0000" in text
-            or text.count("[") + text.count("{") > MAX_DEPTH
-        ):
-            check_value(value, surrogates=surrogates)
+        escapes = "\\" in text and _SUSPECT_ESCAPE.search(text) is not None
+        if flags.non_finite or escapes:
+            check_value(value, surrogates=escapes)
         return value
 
 
@@ -113,6 +112,24 @@ def check_value(value: Any, path: str = "", *, surrogates: bool = True) -> None:
             else:
                 children = [(child, f"{where}[{i}]", depth + 1) for i, child in enumerate(obj)]
             stack.extend(reversed(children))
+
+
+def check_depth(value: Any, path: str) -> None:
+    """Raise ValueProblem if `value` nests objects and lists deeper than MAX_DEPTH (counting
+    `value` itself as level 1); visits containers only."""
+    stack: list[tuple[Any, str, int]] = [(value, path, 1)]
+    while stack:
+        obj, where, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise ValueProblem(short_path(where), f"is nested more than {MAX_DEPTH} levels deep")
+        if obj.__class__ is dict:
+            for key, child in obj.items():
+                if isinstance(child, dict | list):
+                    stack.append((child, f"{where}.{key}" if where else str(key), depth + 1))
+        else:
+            for i, child in enumerate(obj):
+                if isinstance(child, dict | list):
+                    stack.append((child, f"{where}[{i}]", depth + 1))
 
 
 def check_text(text: str, path: str, *, surrogates: bool = True) -> None:

@@ -13,6 +13,7 @@ from annotation.importers import UnknownFormatError, importer_get
 from annotation.importers.answers import trace_final_answer
 from annotation.importers.base import EMPTY_FILE, ImportIssue, ParsedItem
 from annotation.importers.split import SplitOptionError, StepSplit, split_from_options
+from annotation.importers.values import ValueProblem, check_depth
 from annotation.models import Candidate, Dataset, Item, PrincipleRating, Turn, TurnLabel, User
 
 # PostgreSQL smallint, the column of a principle rating's value.
@@ -110,6 +111,14 @@ def _too_long(item: ParsedItem, field: str, value: str, limit: int) -> ImportIss
 def item_check_columns(item: ParsedItem) -> ImportIssue | None:
     """The first value of `item` that its column cannot hold, as an issue naming the field."""
     lim = _limits()
+    try:  # free-form JSON goes into jsonb columns: bounded nesting
+        if item.metadata:
+            check_depth(item.metadata, "metadata")
+        for i, c in enumerate(item.candidates):
+            if c.metadata:
+                check_depth(c.metadata, f"candidates[{i}].metadata")
+    except ValueProblem as exc:
+        return ImportIssue(item.line, exc.path, exc.message)
     for field, value, limit in (
         ("external_id", item.external_id, lim["external_id"]),
         ("group_key", item.group_key, lim["group_key"]),

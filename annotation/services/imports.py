@@ -31,6 +31,7 @@ from annotation.services.import_checks import (
     item_final_answer_fill,
     upload_check_not_blank,
 )
+from annotation.services.import_copy import CopyPipeline, copy_pipeline_scope
 from annotation.services.users import user_imported_get_or_create
 
 logger = logging.getLogger(__name__)
@@ -172,7 +173,7 @@ def dataset_import(
         result.add_error(problem)
         return result
     try:
-        with transaction.atomic():
+        with transaction.atomic(), copy_pipeline_scope():
             _import_in_transaction(
                 project=project,
                 dataset_name=dataset_name,
@@ -301,6 +302,7 @@ class _BulkWriter:
         self.postgres = connection.vendor == "postgresql"
         self._next_id: dict[str, int] = {}
         self._annotators: dict[str, int] = {}
+        self._copy: CopyPipeline | None = None
 
     def _ids(self, table: str, n: int) -> list[int]:
         if n == 0:
@@ -322,15 +324,16 @@ class _BulkWriter:
     def _insert(self, table: str, columns: tuple[str, ...], rows: list[tuple]) -> None:
         if not rows:
             return
+        if self.postgres:
+            # COPY runs in a thread while the next batch is parsed (import_copy.py).
+            if self._copy is None:
+                self._copy = CopyPipeline()
+            self._copy.submit(table, columns, rows)
+            return
         cols = ", ".join(f'"{c}"' for c in columns)
+        marks = ", ".join(["%s"] * len(columns))
         with connection.cursor() as cur:
-            if self.postgres:
-                with cur.copy(f"COPY {table} ({cols}) FROM STDIN") as copy:
-                    for row in rows:
-                        copy.write_row(row)
-            else:
-                marks = ", ".join(["%s"] * len(columns))
-                cur.executemany(f"INSERT INTO {table} ({cols}) VALUES ({marks})", rows)  # noqa: S608
+            cur.executemany(f"INSERT INTO {table} ({cols}) VALUES ({marks})", rows)  # noqa: S608
 
     def _annotator_id(self, name: str) -> int:
         if name not in self._annotators:
