@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO, ClassVar
 
-from annotation.importers.values import MAX_DEPTH, JsonReader, ValueProblem, check_text
+from annotation.importers.values import MAX_DEPTH, JsonReader, ValueProblem, first_nul
 
 
 @dataclass(slots=True)
@@ -344,20 +344,11 @@ def iter_csv(
             continue
         if text.nul_seen:
             text.nul_seen = False
-            problem = _csv_nul(header, values)
+            problem = first_nul(header, values)
             if problem:
                 yield ImportIssue(rowno, problem.path, problem.message, "row")
                 continue
         yield rowno, dict(zip(header, values, strict=True))
-
-
-def _csv_nul(header: list[str], values: list[str]) -> ValueProblem | None:
-    for name, value in zip(header, values, strict=True):
-        try:
-            check_text(value, name, surrogates=False)
-        except ValueProblem as exc:
-            return exc
-    return None
 
 
 class _LineProblem(Exception):

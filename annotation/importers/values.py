@@ -205,3 +205,13 @@ def deep_path(text: str, limit: int = MAX_DEPTH) -> str:
             key = None
         i += 1
     return ""
+
+
+def first_nul(names: list[str], values: list[str]) -> ValueProblem | None:
+    """The first of `values` (a CSV row) holding a NUL character, named by its column."""
+    for name, value in zip(names, values, strict=True):
+        try:
+            check_text(value, name, surrogates=False)
+        except ValueProblem as exc:
+            return exc
+    return None

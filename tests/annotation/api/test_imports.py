@@ -106,6 +106,33 @@ def test_broken_line_fails_the_run_and_writes_nothing(
     assert not Item.objects.exists()
 
 
+@pytest.mark.parametrize(
+    ("bad", "field", "message"),
+    [
+        ('{"external_id": "b", "steps": ["x"], "metadata": {"m": ' + "[" * 100_000 + "]" * 100_000 + "}}",
+         "metadata.m[0][0]…", "nested more than 64 levels"),
+        ('{"external_id": "b", "prompt": "a\\u0000b", "steps": ["x"]}', "prompt", "NUL character"),
+        ('{"external_id": "b", "steps": ["x"], "metadata": {"p": NaN}}', "metadata.p", "NaN/Infinity"),
+    ],
+    ids=["nested", "nul", "nan"],
+)  # fmt: skip
+def test_files_that_crashed_the_worker_fail_the_run_with_line_and_field(
+    project, manager_client, eager, django_capture_on_commit_callbacks, bad, field, message
+):
+    data = _jsonl({"external_id": "a", "steps": ["ok"]}, bad)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = manager_client.post(
+            "/api/v1/projects/p1/imports/",
+            {"file": _upload(data), "format": "native", "dataset": "d1"},
+            format="multipart",
+        )
+    run = manager_client.get(f"/api/v1/projects/p1/imports/{response.json()['id']}/").json()
+    assert run["status"] == "failed"
+    assert run["errors"] == [{"line": 2, "field": field, "message": run["errors"][0]["message"]}]
+    assert message in run["errors"][0]["message"]
+    assert not Item.objects.exists()
+
+
 def test_options_are_passed_as_a_json_string(project, manager_client):
     options = '{"split": "regex", "split_pattern": "\\n"}'
     response = manager_client.post(
