@@ -135,7 +135,9 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # A line (or a record of a JSON-array file) over this many bytes is rejected with its number.
 STEPWISE_IMPORT_MAX_LINE_BYTES = env.int("STEPWISE_IMPORT_MAX_LINE_BYTES", default=1_000_000)
 STEPWISE_IMPORT_MAX_FILE_BYTES = env.int("STEPWISE_IMPORT_MAX_FILE_BYTES", default=2_000_000_000)
-STEPWISE_IMPORT_BATCH_SIZE = env.int("STEPWISE_IMPORT_BATCH_SIZE", default=2000)
+# Items parsed per COPY batch. PostgreSQL stores one batch while the next is parsed, so a
+# smaller batch shortens the parts that cannot overlap (the first parse, the last COPY).
+STEPWISE_IMPORT_BATCH_SIZE = env.int("STEPWISE_IMPORT_BATCH_SIZE", default=1000)
 STEPWISE_IMPORT_ERROR_LIMIT = 100
 # How long a claimed item stays reserved for its annotator before it returns to the pool.
 STEPWISE_LEASE_SECONDS = env.int("STEPWISE_LEASE_SECONDS", default=30 * 60)
