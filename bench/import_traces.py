@@ -152,12 +152,33 @@ def _service_cpu(pids: list[int], *, sessions: bool = False) -> float:
     return total
 
 
-def _db_backends(database: str) -> list[int]:
-    from django.db import connection
+class _BackendCpu:
+    """CPU of the PostgreSQL backends serving one database, sampled from /proc (a backend
+    that opens and closes during the run is counted from its first sample)."""
 
-    with connection.cursor() as cur:
-        cur.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s", [database])
-        return [r[0] for r in cur.fetchall()]
+    def __init__(self, database: str) -> None:
+        self.marker = f" {database} ".encode()
+        self.first: dict[int, float] = {}
+        self.last: dict[int, float] = {}
+        self.sample(initial=True)
+
+    def sample(self, *, initial: bool = False) -> None:
+        tick = os.sysconf("SC_CLK_TCK")
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                if self.marker not in (entry / "cmdline").read_bytes().replace(b"\0", b" ") + b" ":
+                    continue
+                stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            pid, cpu = int(entry.name), sum(int(v) for v in stat[11:13]) / tick
+            self.first.setdefault(pid, cpu if initial else 0.0)
+            self.last[pid] = cpu
+
+    def total(self) -> float:
+        return sum(self.last[p] - self.first[p] for p in self.last)
 
 
 def rest_upload(path: Path, n: int) -> dict:
@@ -211,10 +232,8 @@ def rest_upload(path: Path, n: int) -> dict:
             time.sleep(0.2)
         time.sleep(1.0)  # let both settle (imports, connections)
         body, ctype = _multipart(path, {"format": "native", "dataset": "bench"})
-        database = connection.settings_dict["NAME"]
-        backends = _db_backends(database)
+        db_cpu = _BackendCpu(connection.settings_dict["NAME"])
         app_cpu = _service_cpu([p.pid for p in procs], sessions=True)
-        db_cpu = _service_cpu(backends)
         started = time.perf_counter()
         conn = http.client.HTTPConnection(HOST, port, timeout=300)
         conn.request("POST", "/api/v1/projects/bench-rest/imports/", body=body, headers={
@@ -230,11 +249,11 @@ def rest_upload(path: Path, n: int) -> dict:
             run = json.loads(conn.getresponse().read())
             if run["status"] in ("succeeded", "failed"):
                 break
-            time.sleep(0.01)
+            db_cpu.sample()
+            time.sleep(0.05)
         total = time.perf_counter() - started
         app_cpu = _service_cpu([p.pid for p in procs], sessions=True) - app_cpu
-        # backends opened during the run count from zero
-        db_cpu = _service_cpu(_db_backends(database)) - db_cpu
+        db_cpu.sample()
         conn.close()
     finally:
         for p in procs:
@@ -257,7 +276,7 @@ def rest_upload(path: Path, n: int) -> dict:
         "seconds_queued": round((db_run.started_at - db_run.created_at).total_seconds(), 3),
         "seconds_run": round((db_run.finished_at - db_run.started_at).total_seconds(), 3),
         "app_cpu_s": round(app_cpu, 2),
-        "postgres_cpu_s": round(db_cpu, 2),
+        "postgres_cpu_s": round(db_cpu.total(), 2),
         "file_mb": round(path.stat().st_size / 1e6, 1),
         "n": n,
     }
