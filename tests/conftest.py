@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -12,7 +13,9 @@ from annotation.services.projects import membership_set, project_create
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 # CI clones the project beside shared/; a developer's checkout is /work/main beside /work/shared.
+# STEPWISE_SHARED_DATA points elsewhere (a git worktree that is not beside shared/).
 for candidate in (
+    *([Path(os.environ["STEPWISE_SHARED_DATA"])] if os.environ.get("STEPWISE_SHARED_DATA") else []),
     Path(__file__).resolve().parents[1] / ".." / "shared" / "data",
     Path(__file__).resolve().parents[2] / "shared" / "data",
 ):
@@ -30,8 +33,6 @@ def shared_file(name: str) -> Path:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    import os
-
     on_postgres = os.environ.get("DATABASE_URL", "").startswith(("postgres", "pgsql"))
     if not on_postgres:
         skip = pytest.mark.skip(reason="needs PostgreSQL (SKIP LOCKED / COPY); set DATABASE_URL")

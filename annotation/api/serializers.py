@@ -59,6 +59,7 @@ class DatasetOutputSerializer(serializers.ModelSerializer):
             "source_format",
             "license",
             "provenance",
+            "step_split",
             "created_at",
             "item_count",
         )

@@ -358,13 +358,18 @@ class ImportRunListCreateApi(ProjectScopedApi, generics.ListAPIView):
     parser_classes = (MultiPartParser, FormParser)
 
     class ImportRunCreateInputSerializer(serializers.Serializer):
-        file = serializers.FileField()
+        # An empty file is refused by the service with the message the CLI gives.
+        file = serializers.FileField(allow_empty_file=True)
         format = serializers.ChoiceField(choices=FORMAT_NAMES)
         dataset = serializers.CharField(
             max_length=200, help_text="Name of the dataset to import into; created if missing."
         )
         options = SafeJSONField(
-            binary=True, required=False, help_text="Format options as a JSON object string."
+            binary=True,
+            required=False,
+            help_text="Format options as a JSON object string, e.g. "
+            '`{"split": "blank_lines"}` for native or gsm8k_solutions (split: none, lines, '
+            "blank_lines, numbered, step_markers, sentences, or regex with `split_pattern`).",
         )
 
         def validate_options(self, value: Any) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from typing import Any, ClassVar
 
 from annotation.aggregation import FinalLabel, Vote
 from annotation.exporters.base import ExportContext, Exporter, Row, item_agreement
+from annotation.exporters.prm800k_record import prm800k_label_steps, prm800k_question
 from annotation.exporters.source import ItemData
 from annotation.models import Annotation
 
@@ -357,44 +358,44 @@ class Prm800kExporter(_StepExporter):
 
     def records(self, ctx: ExportContext, items: list[ItemData]) -> Iterator[Row]:
         for item in items:
+            meta = item.metadata or {}
             for view in step_views(ctx, item):
                 if view is None:
                     continue
-                last = max((i for i, r in enumerate(view.ratings) if r is not None), default=-1)
-                if last < 0:
+                steps, prm = prm800k_label_steps(
+                    steps=item.steps, ratings=view.ratings, flagged=view.cant_judge, meta=meta,
+                    annotator=view.annotator,
+                )  # fmt: skip
+                if not steps:
                     ctx.dropped["no_labels"] += 1
                     continue
-                steps = [
-                    {
-                        "completions": [
-                            {
-                                "text": item.steps[i],
-                                "rating": view.ratings[i],
-                                "flagged": view.cant_judge[i],
-                            }
-                        ],
-                        "human_completion": None,
-                        "chosen_completion": 0,
-                    }
-                    for i in range(last + 1)
-                ]
                 finish = view.finish_reason or ("found_error" if -1 in view.ratings else "solution")
+                own = prm is not None and view.annotator != "final"
                 data = {
-                    "labeler": view.annotator,
+                    "labeler": meta.get("labeler") if own else view.annotator,
                     "timestamp": view.timestamp,
-                    "generation": None,
+                    "generation": meta.get("generation") if prm is not None else None,
                     "is_quality_control_question": item.is_gold,
-                    "is_initial_screening_question": False,
-                    "question": {
-                        "problem": item.prompt,
-                        "ground_truth_answer": item.reference_answer,
-                        "pre_generated_steps": list(item.steps),
-                        "pre_generated_answer": item.final_answer,
+                    "is_initial_screening_question": bool(
+                        prm is not None and meta.get("is_initial_screening_question")
+                    ),
+                    "question": prm800k_question(
+                        problem=item.prompt,
+                        reference=item.reference_answer,
+                        steps=item.steps,
+                        answer=item.final_answer,
+                        prm=prm,
+                    ),  # fmt: skip
+                    "label": {
+                        "steps": steps,
+                        "total_time": view.time_ms
+                        if view.time_ms is not None or prm is None
+                        else meta.get("total_time_ms"),
+                        "finish_reason": finish,
                     },
-                    "label": {"steps": steps, "total_time": view.time_ms, "finish_reason": finish},
                     "id": item.external_id,
                 }
-                negative = any(view.ratings[i] == -1 for i in range(last + 1))
+                negative = any(r == -1 for r in view.ratings)
                 yield Row(data, item.group_key, "negative" if negative else "positive")
 
     def arrow_schema(self, ctx: ExportContext) -> Any:
@@ -406,7 +407,7 @@ class Prm800kExporter(_StepExporter):
         step = pa.struct(
             [
                 ("completions", pa.list_(completion)),
-                ("human_completion", pa.string()),
+                ("human_completion", pa.struct([("text", pa.string()), ("rating", pa.int64())])),
                 ("chosen_completion", pa.int64()),
             ]
         )
@@ -445,5 +446,7 @@ class Prm800kExporter(_StepExporter):
     def manifest_extra(self, ctx: ExportContext) -> dict[str, Any]:
         return {
             "ratings": "-1 bad, 0 okay, +1 great (PRM800K); steps after the last rated one "
-            "are omitted; `generation` is null (not a PRM800K generation)",
+            "are omitted; items imported from PRM800K keep their rated alternative "
+            "completions, null choices, human steps and generation; for others "
+            "`generation` is null (not a PRM800K generation)",
         }

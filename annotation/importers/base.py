@@ -16,6 +16,8 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO, ClassVar
 
+from annotation.importers.values import MAX_DEPTH, JsonReader, ValueProblem, first_nul
+
 
 @dataclass(slots=True)
 class ImportIssue:
@@ -30,9 +32,9 @@ class ImportIssue:
 
     def __str__(self) -> str:
         where = f"{self.unit} {self.line}" if self.line is not None else "file"
-        return (
-            f"{where}: {self.field}: {self.message}" if self.field else f"{where}: {self.message}"
-        )
+        if self.field and self.field != where:
+            return f"{where}: {self.field}: {self.message}"
+        return f"{where}: {self.message}"
 
 
 @dataclass(slots=True)
@@ -48,6 +50,11 @@ class RecordError(Exception):
         super().__init__(f"{field}: {message}")
         self.field = field
         self.message = message
+
+
+class FatalRecordError(RecordError):
+    """A problem in one record that would repeat on every later one (a split pattern that
+    runs out of time): the reader reports it and stops reading the file."""
 
 
 @dataclass(slots=True)
@@ -159,6 +166,9 @@ class ParsedItem:
 
 ParseEvent = ParsedItem | ImportIssue | SkippedRecord
 
+# The one message for a file without a single record, whatever its format and entry point.
+EMPTY_FILE = "the file is empty: it holds no records"
+
 
 class Importer:
     """One external format. Subclasses set the class attributes and implement `parse`."""
@@ -167,6 +177,13 @@ class Importer:
     label: ClassVar[str]
     project_kinds: ClassVar[tuple[str, ...]]
     extensions: ClassVar[tuple[str, ...]] = ()
+    # Options the format takes (name -> help). Those in `path_options` name a file on the
+    # server and are taken from the command line only, never from an upload.
+    options_help: ClassVar[dict[str, str]] = {}
+    path_options: ClassVar[tuple[str, ...]] = ()
+    # Formats that cut reasoning text into steps take the `split` option (annotation.
+    # importers.split); this is their default. None: the format takes no split.
+    split_default: ClassVar[str | None] = None
 
     def parse(
         self, stream: BinaryIO, *, options: dict[str, Any], max_line_bytes: int
@@ -188,6 +205,7 @@ def iter_jsonl(stream: BinaryIO, *, max_line_bytes: int) -> Iterator[tuple[int, 
     Reads one bounded line at a time, so a multi-gigabyte line never lands in memory.
     """
     lineno = 0
+    reader = JsonReader()
     while True:
         raw = stream.readline(max_line_bytes + 1)
         if not raw:
@@ -213,9 +231,11 @@ def iter_jsonl(stream: BinaryIO, *, max_line_bytes: int) -> Iterator[tuple[int, 
             yield ImportIssue(lineno, "", _decode_problem(exc))
             continue
         try:
-            yield lineno, json.loads(text)
+            yield lineno, reader.decode(text)
         except json.JSONDecodeError as exc:
             yield ImportIssue(lineno, "", f"invalid JSON: {exc.msg} at column {exc.colno}")
+        except ValueProblem as exc:
+            yield ImportIssue(lineno, exc.path, exc.message)
 
 
 def parse_jsonl_records(
@@ -235,6 +255,11 @@ def parse_jsonl_records(
             out = parse_record(obj, line)
         except RecordError as exc:
             yield ImportIssue(line, exc.field, exc.message)
+            if isinstance(exc, FatalRecordError):
+                return
+            continue
+        except RecursionError:  # a value nested just under the decoder's own limit
+            yield ImportIssue(line, "", f"is nested more than {MAX_DEPTH} levels deep")
             continue
         if isinstance(out, list):
             yield from out
@@ -256,10 +281,18 @@ def read_json_document(stream: BinaryIO, *, max_bytes: int) -> Any | ImportIssue
         col = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1)
         bad = raw[exc.start : exc.start + 1]
         return ImportIssue(line, "", f"not valid UTF-8 (byte 0x{bad.hex()} at column {col + 1})")
+    if not text.strip():
+        return ImportIssue(None, "file", EMPTY_FILE)
     try:
-        return json.loads(text)
+        return JsonReader().decode(text)
     except json.JSONDecodeError as exc:
         return ImportIssue(exc.lineno, "", f"invalid JSON: {exc.msg} at column {exc.colno}")
+    except ValueProblem as exc:
+        # "[12].metadata.x" -> record 13, field "metadata.x"
+        head, sep, rest = exc.path.partition("]")
+        if exc.path.startswith("[") and sep and head[1:].isdigit():
+            return ImportIssue(int(head[1:]) + 1, rest.lstrip("."), exc.message, "record")
+        return ImportIssue(None, exc.path, exc.message)
 
 
 def iter_csv(
@@ -274,8 +307,10 @@ def iter_csv(
     reader = csv.reader(text)
     try:
         header = next(reader)
+        while not any(h.strip() for h in header):  # blank lines before the header
+            header = next(reader)
     except StopIteration:
-        yield ImportIssue(1, "", "empty file: no header row", "row")
+        yield ImportIssue(None, "file", EMPTY_FILE, "row")
         return
     except _LineProblem as exc:
         yield ImportIssue(exc.line, "", exc.message, "row")
@@ -307,6 +342,12 @@ def iter_csv(
                 rowno, "", f"has {len(values)} fields, the header has {len(header)}", "row"
             )
             continue
+        if text.nul_seen:
+            text.nul_seen = False
+            problem = first_nul(header, values)
+            if problem:
+                yield ImportIssue(rowno, problem.path, problem.message, "row")
+                continue
         yield rowno, dict(zip(header, values, strict=True))
 
 
@@ -328,6 +369,8 @@ class _Utf8LineReader(io.TextIOBase):
         self._stream = stream
         self._max = max_line_bytes
         self._physical = 0
+        # Set when a line holds a NUL byte; iter_csv names the column and resets it.
+        self.nul_seen = False
 
     def __iter__(self) -> _Utf8LineReader:  # type: ignore[override]  # an iterator of str
         return self
@@ -347,6 +390,8 @@ class _Utf8LineReader(io.TextIOBase):
             raise _LineProblem(
                 self._physical, f"line is longer than the limit of {self._max} bytes"
             )
+        if b"\x00" in raw:
+            self.nul_seen = True
         try:
             return raw.decode("utf-8")
         except UnicodeDecodeError as exc:

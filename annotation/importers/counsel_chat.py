@@ -117,6 +117,9 @@ class CounselChatImporter(Importer):
     label = "counsel-chat CSV"
     project_kinds = ("preference",)
     extensions = (".csv",)
+    options_help = {
+        "min_upvote_margin": "the fewest extra upvotes that make one answer preferred (default 1)"
+    }
 
     def parse(
         self, stream: BinaryIO, *, options: dict[str, Any], max_line_bytes: int

@@ -9,8 +9,8 @@ where the question key is the first 12 hex digits of the sha1 of the question te
 whitespace normalised: unlike a line number it survives re-ordering or filtering the file, so
 a re-import is a no-op. The question key is also the item's group key, so an export split
 never puts two solutions of one problem on both sides. Steps are the solution's non-blank
-lines. The only label is the outcome `is_correct` (`final_answer_correct`); there are no
-step annotations.
+lines, or what the `split` option (annotation.importers.split) cuts it into. The only label
+is the outcome `is_correct` (`final_answer_correct`); there are no step annotations.
 
 Any key other than `question` and `ground_truth` must be a model solution object.
 """
@@ -23,6 +23,7 @@ from typing import Any, BinaryIO
 
 from annotation.importers.base import (
     Importer,
+    ImportIssue,
     ParsedItem,
     ParseEvent,
     RecordError,
@@ -33,8 +34,18 @@ from annotation.importers.base import (
     req_str,
     type_name,
 )
+from annotation.importers.split import (
+    SPLIT_OPTIONS_HELP,
+    SplitOptionError,
+    StepSplit,
+    split_from_options,
+    split_steps,
+)
 
 _FIELDS = ("question", "ground_truth")
+LINES = StepSplit("lines")
+# How the steps join back into the solution text, per split (the PRM methods use it).
+_SEPARATORS = {"lines": "\n", "blank_lines": "\n\n", "sentences": " ", "step_markers": "\n"}
 
 
 def question_key(question: str) -> str:
@@ -43,7 +54,9 @@ def question_key(question: str) -> str:
     return hashlib.sha1(norm.encode(), usedforsecurity=False).hexdigest()[:12]
 
 
-def parse_gsm8k_solutions_record(obj: Any, line: int | None) -> list[ParseEvent]:
+def parse_gsm8k_solutions_record(
+    obj: Any, line: int | None, split: StepSplit = LINES
+) -> list[ParseEvent]:
     """One problem line -> one item per model solution, in the order of the keys."""
     rec = req_object(obj, "record")
     question = req_str(rec, "question")
@@ -68,8 +81,8 @@ def parse_gsm8k_solutions_record(obj: Any, line: int | None) -> list[ParseEvent]
                 final_answer=gsm8k_final_answer(solution),
                 final_answer_correct=opt_bool(value, "is_correct", path=f"{model}.is_correct"),
                 generator_model=model,
-                metadata={"step_separator": "\n"},
-                steps=[s.rstrip("\r") for s in solution.split("\n") if s.strip()],
+                metadata={"step_separator": _SEPARATORS.get(split.mode, "\n")},
+                steps=split_steps(split, [solution], f"{model}.solution"),
             )
         )
     if not items:
@@ -83,9 +96,19 @@ class Gsm8kSolutionsImporter(Importer):
     project_kinds = ("step_labels",)
     extensions = (".jsonl",)
 
+    options_help = SPLIT_OPTIONS_HELP
+    split_default = "lines"
+
     def parse(
         self, stream: BinaryIO, *, options: dict[str, Any], max_line_bytes: int
     ) -> Iterator[ParseEvent]:
+        try:
+            split = split_from_options(options, default="lines")
+        except SplitOptionError as exc:
+            yield ImportIssue(None, exc.field, exc.message)
+            return
         yield from parse_jsonl_records(
-            stream, max_line_bytes=max_line_bytes, parse_record=parse_gsm8k_solutions_record
+            stream,
+            max_line_bytes=max_line_bytes,
+            parse_record=lambda obj, line: parse_gsm8k_solutions_record(obj, line, split),
         )

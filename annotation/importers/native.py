@@ -1,13 +1,18 @@
 """`native`: Stepwise's own JSONL, one item per line. The JSON Schema is in `schema.py` and
-published at /api/v1/schemas/import/."""
+published at /api/v1/schemas/import/.
+
+With a `split` option (annotation.importers.split) `steps` may also be one string, and each
+step text is cut by the chosen segmenter; a record that yields no step is a problem."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, TypeGuard
 
 from annotation.importers.base import (
     Importer,
+    ImportIssue,
     ParsedAnnotation,
     ParsedCandidate,
     ParsedItem,
@@ -23,6 +28,14 @@ from annotation.importers.base import (
     req_object,
     req_str,
     type_name,
+)
+from annotation.importers.split import (
+    NO_SPLIT,
+    SPLIT_OPTIONS_HELP,
+    SplitOptionError,
+    StepSplit,
+    split_from_options,
+    split_steps,
 )
 
 FINISH_REASONS = ("", "found_error", "solution", "bad_problem", "give_up")
@@ -42,33 +55,41 @@ _KNOWN = {
 }
 
 
-def parse_native_record(obj: Any, line: int | None) -> ParsedItem:
+def _opt(rec: dict[str, Any], key: str) -> str:
+    """opt_str with a fast path for the common case (a string or nothing)."""
+    value = rec.get(key)
+    if value is None:
+        return ""
+    if value.__class__ is str:
+        return value
+    return opt_str(rec, key)
+
+
+def _is_text(value: Any) -> TypeGuard[str]:
+    """A non-blank string (what req_str accepts as is)."""
+    return value.__class__ is str and bool(value) and not value.isspace()
+
+
+def parse_native_record(obj: Any, line: int | None, split: StepSplit = NO_SPLIT) -> ParsedItem:
     rec = req_object(obj, "record")
-    unknown = sorted(set(rec) - _KNOWN)
-    if unknown:
-        raise RecordError(unknown[0], "is not a field of the native format")
+    if not _KNOWN.issuperset(rec):
+        raise RecordError(sorted(set(rec) - _KNOWN)[0], "is not a field of the native format")
+    external_id = rec.get("external_id")
     item = ParsedItem(
         line=line,
-        external_id=req_str(rec, "external_id"),
-        prompt=opt_str(rec, "prompt"),
-        group_key=opt_str(rec, "group_key"),
-        reference_answer=opt_str(rec, "reference_answer"),
-        final_answer=opt_str(rec, "final_answer"),
+        external_id=external_id if _is_text(external_id) else req_str(rec, "external_id"),
+        prompt=_opt(rec, "prompt"),
+        group_key=_opt(rec, "group_key"),
+        reference_answer=_opt(rec, "reference_answer"),
+        final_answer=_opt(rec, "final_answer"),
         final_answer_correct=opt_bool(rec, "final_answer_correct"),
-        generator_model=opt_str(rec, "generator_model"),
+        generator_model=_opt(rec, "generator_model"),
     )
     if rec.get("metadata") is not None:
         item.metadata = req_object(rec["metadata"], "metadata")
     steps = rec.get("steps")
     if steps is not None:
-        if not isinstance(steps, list):
-            raise RecordError("steps", f"must be a list of strings, got {type_name(steps)}")
-        for i, s in enumerate(steps):
-            if not isinstance(s, str):
-                raise RecordError(f"steps[{i}]", f"must be a string, got {type_name(s)}")
-            if not s.strip():
-                raise RecordError(f"steps[{i}]", "must not be empty")
-        item.steps = list(steps)
+        item.steps = _steps(steps, split)
     turns = rec.get("turns")
     if turns is not None:
         if not isinstance(turns, list):
@@ -86,15 +107,20 @@ def parse_native_record(obj: Any, line: int | None) -> ParsedItem:
         if not isinstance(candidates, list):
             raise RecordError("candidates", f"must be a list, got {type_name(candidates)}")
         for i, c in enumerate(candidates):
-            c = req_object(c, f"candidates[{i}]")
+            if c.__class__ is not dict:
+                c = req_object(c, f"candidates[{i}]")
+            text = c.get("text")
+            if not _is_text(text):
+                text = req_str(c, "text", path=f"candidates[{i}].text")
+            source_model = c.get("source_model")
+            if source_model is None:
+                source_model = ""
+            elif source_model.__class__ is not str:
+                source_model = opt_str(c, "source_model", path=f"candidates[{i}].source_model")
             meta = c.get("metadata") or {}
-            item.candidates.append(
-                ParsedCandidate(
-                    text=req_str(c, "text", path=f"candidates[{i}].text"),
-                    source_model=opt_str(c, "source_model", path=f"candidates[{i}].source_model"),
-                    metadata=req_object(meta, f"candidates[{i}].metadata"),
-                )
-            )
+            if meta.__class__ is not dict:
+                meta = req_object(meta, f"candidates[{i}].metadata")
+            item.candidates.append(ParsedCandidate(text, source_model, meta))
     if not (item.steps or item.turns or item.candidates):
         raise RecordError("steps", "a record needs steps, turns or candidates")
     annotations = rec.get("annotations") or []
@@ -103,6 +129,25 @@ def parse_native_record(obj: Any, line: int | None) -> ParsedItem:
     for i, a in enumerate(annotations):
         item.annotations.append(_parse_annotation(req_object(a, f"annotations[{i}]"), item, i))
     return item
+
+
+def _steps(steps: Any, split: StepSplit) -> list[str]:
+    """The record's steps; under a split, `steps` may be one string and each text is cut."""
+    if isinstance(steps, str) and split.active:
+        steps = [steps]
+    if not isinstance(steps, list):
+        hint = ""
+        if isinstance(steps, str):
+            hint = " (to cut one block of text into steps, import with a split option)"
+        raise RecordError("steps", f"must be a list of strings, got {type_name(steps)}{hint}")
+    for i, s in enumerate(steps):
+        if not isinstance(s, str):
+            raise RecordError(f"steps[{i}]", f"must be a string, got {type_name(s)}")
+        if not split.active and not s.strip():
+            raise RecordError(f"steps[{i}]", "must not be empty")
+    if not split.active:
+        return list(steps)
+    return split_steps(split, steps, "steps")
 
 
 def _list(obj: dict[str, Any], key: str, prefix: str) -> list[Any]:
@@ -160,8 +205,15 @@ def _parse_annotation(a: dict[str, Any], item: ParsedItem, i: int) -> ParsedAnno
         if not -3 <= strength <= 3:
             raise RecordError(f"{q}.strength", "must be between -3 and 3")
         margin = pr.get("margin")
-        if margin is not None and (isinstance(margin, bool) or not isinstance(margin, int | float)):
-            raise RecordError(f"{q}.margin", f"must be a number, got {type_name(margin)}")
+        if margin is not None:
+            if isinstance(margin, bool) or not isinstance(margin, int | float):
+                raise RecordError(f"{q}.margin", f"must be a number, got {type_name(margin)}")
+            try:
+                margin = float(margin)
+            except OverflowError:
+                margin = math.inf
+            if not math.isfinite(margin):
+                raise RecordError(f"{q}.margin", "must be a finite number")
         ann.preferences.append(ParsedPreference(ca, cb, strength, margin))
     for j, r in enumerate(_list(a, "principle_ratings", p)):
         q = f"{p}.principle_ratings[{j}]"
@@ -186,10 +238,19 @@ class NativeImporter(Importer):
     label = "Stepwise JSONL"
     project_kinds = ("step_labels", "dialogue_coding", "preference")
     extensions = (".jsonl",)
+    options_help = SPLIT_OPTIONS_HELP
+    split_default = "none"
 
     def parse(
         self, stream: BinaryIO, *, options: dict[str, Any], max_line_bytes: int
     ) -> Iterator[ParseEvent]:
+        try:
+            split = split_from_options(options, default="none")
+        except SplitOptionError as exc:
+            yield ImportIssue(None, exc.field, exc.message)
+            return
         yield from parse_jsonl_records(
-            stream, max_line_bytes=max_line_bytes, parse_record=parse_native_record
+            stream,
+            max_line_bytes=max_line_bytes,
+            parse_record=lambda obj, line: parse_native_record(obj, line, split),
         )

@@ -94,6 +94,8 @@ class ProcessBenchImporter(Importer):
     label = "ProcessBench JSON"
     project_kinds = ("step_labels",)
     extensions = (".json",)
+    options_help = {"answers": "path of a GSM8K-style JSONL file with the reference answers"}
+    path_options = ("answers",)
 
     def parse(
         self, stream: BinaryIO, *, options: dict[str, Any], max_line_bytes: int

@@ -61,7 +61,10 @@ NATIVE_RECORD_SCHEMA: dict[str, Any] = {
         "generator_model": _OPT_TEXT,
         "metadata": {"type": ["object", "null"]},
         "steps": {
-            "description": "The reasoning steps, in order (step labelling projects).",
+            "description": "The reasoning steps, in order (step labelling projects). Imported "
+            "with a `split` option (blank_lines, numbered, step_markers, sentences, regex...), "
+            "`steps` may instead be one string, and every text is cut into steps; this schema "
+            "describes the default import, without a split.",
             "type": ["array", "null"],
             "items": {"type": "string", "pattern": r"\S"},
         },

@@ -192,6 +192,7 @@ class TrlPreferenceImporter(Importer):
     label = "TRL preference JSONL"
     project_kinds = ("preference",)
     extensions = (".jsonl",)
+    options_help = {"annotator": f"name of the imported annotator (default {DEFAULT_ANNOTATOR})"}
 
     def parse(
         self, stream: BinaryIO, *, options: dict[str, Any], max_line_bytes: int

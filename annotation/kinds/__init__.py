@@ -10,13 +10,15 @@ provide:
 
 - `kind`, `part_name` / `min_parts` / `missing_parts_message` (what an importable item
   needs), `shown_parts` (the Item relations its labeling page prefetches), `templates`
-  (`form`: the labeling/edit/adjudication form body, `keymap`: its keyboard help), the
-  flags `content_note` and `compares_pairs`, and `demo` (its demo project);
+  (`form`: the labeling/edit/adjudication form body, `keymap`: its keyboard help, and
+  optionally `review`: what the review page adds), the flags `content_note`,
+  `compares_pairs` and `splits_text`, and `demo` (its demo project);
 - the label schema: `default_schema` and `schema_check`;
 - labels: `parts`, `validate` (the normal form; `gold=True` for known answers),
   `annotation_fields`, `write`, `read`;
 - the browser: `parse_form` (POST to payload) and `page_context` (what its form shows);
-- review: `review_layout`, `review_cells`, `review_targets`, `review_signature`;
+- review: `review_layout`, `review_cells`, `review_targets`, `review_signature` (and
+  `review_context` for its `review` template);
 - statistics: `agreement_fields` and `gold_field`;
 
 and, outside this package, the per-format importers and exporters that accept its data,

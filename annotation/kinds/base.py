@@ -41,10 +41,13 @@ Parts = dict[int, ItemPart]
 @dataclass(frozen=True, slots=True)
 class KindTemplates:
     """The kind's templates: `form` is included in the labeling, edit and adjudication forms
-    (with `task` and `mode_name` in its context); `keymap` lists the kind's keys."""
+    (with `task` and `mode_name` in its context); `keymap` lists the kind's keys; `review`,
+    when set, is included on the review page after the comparison table (with `extra`, the
+    kind's `review_context`)."""
 
     form: str
     keymap: str
+    review: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,6 +224,9 @@ class LabelKind(ABC):
     content_note: ClassVar[bool] = False
     # Items compare two candidates: each assignment draws the pair and its screen sides.
     compares_pairs: ClassVar[bool] = False
+    # Imports may cut the labeled parts out of one block of text (the `split` option of
+    # annotation.importers.split): the upload form offers it.
+    splits_text: ClassVar[bool] = False
     default_schema: ClassVar[Schema]
     # The kind's demo project: slug, name, overlap, instructions, and the native JSONL file
     # (under annotation/demo) and dataset name its items come from.
@@ -302,6 +308,10 @@ class LabelKind(ABC):
     @abstractmethod
     def review_cells(self, *, labels: Labels, layout: ReviewLayout, item: Item) -> ReviewCells:
         """One row of the comparison table: a cell per column of `layout`."""
+
+    def review_context(self, *, item: Item) -> dict[str, Any]:
+        """What the kind's `templates.review` shows of the item on the review page."""
+        return {}
 
     @abstractmethod
     def review_targets(self, layout: ReviewLayout) -> list[str]:

@@ -46,12 +46,24 @@ _STEP_KEY = re.compile(r"^(rating|cant|comment)-(\d+)$")
 _STOPPED = (FinishReason.BAD_PROBLEM, FinishReason.GIVE_UP)
 
 
+def _shown_rating(value: Any) -> tuple[str, str]:
+    """(text, css class) of an imported rating; ("unrated", "") for null or anything else."""
+    if isinstance(value, int) and not isinstance(value, bool) and value in RATING_TEXT:
+        return RATING_TEXT[value], RATING_CLASS[value]
+    return "unrated", ""
+
+
 class StepLabels(LabelKind):
     kind = ProjectKind.STEP_LABELS
     part_name = "steps"
     missing_parts_message = "a reasoning trace needs at least one step"
     shown_parts = ("steps",)
-    templates = KindTemplates(form="web/kinds/steps.html", keymap="web/kinds/steps_keys.html")
+    splits_text = True
+    templates = KindTemplates(
+        form="web/kinds/steps.html",
+        keymap="web/kinds/steps_keys.html",
+        review="web/kinds/steps_review.html",
+    )
     default_schema: ClassVar[Schema] = {
         "mode": "rate_every_step",
         "ratings": [
@@ -299,6 +311,32 @@ class StepLabels(LabelKind):
         fe_text = "—" if fe is None else ("none" if fe == -1 else f"step {fe + 1}")
         extra = [Cell(fe_text), Cell((labels.get("finish_reason") or "—").replace("_", " "))]
         return ReviewCells(cells, extra, extra_key=fe)
+
+    def review_context(self, *, item: Item) -> dict[str, Any]:
+        """Alternative steps rated at import (PRM800K keeps every rated completion that was
+        not chosen in `metadata["alternatives"]`), grouped by step position."""
+        alts = (item.metadata or {}).get("alternatives")
+        if not isinstance(alts, list):
+            return {}
+        by_step: dict[int, list[dict[str, Any]]] = {}
+        for alt in alts:
+            if isinstance(alt, dict) and isinstance(alt.get("step"), int):
+                by_step.setdefault(alt["step"], []).append(alt)
+        groups = [
+            {
+                "step": step + 1,
+                "options": [
+                    {
+                        "html": rich_text(str(a.get("text", ""))),
+                        "rating": _shown_rating(a.get("rating"))[0],
+                        "css": _shown_rating(a.get("rating"))[1],
+                    }
+                    for a in options
+                ],
+            }
+            for step, options in sorted(by_step.items())
+        ]
+        return {"alternatives": groups} if groups else {}
 
     def review_targets(self, layout: ReviewLayout) -> list[str]:
         return [f"step:{c.key}" for c in layout.columns]

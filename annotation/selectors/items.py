@@ -25,3 +25,15 @@ def item_list(*, project: Project, dataset_id: int | None = None) -> QuerySet[It
 
 def import_run_list(*, project: Project) -> QuerySet[ImportRun]:
     return project.import_runs.select_related("created_by", "dataset").order_by("-id")
+
+
+def dataset_preview(*, dataset_id: int, items: int = 3) -> list[Item]:
+    """The first `items` items of a dataset with their steps (the import page's preview of
+    how a split cut the text)."""
+    steps = Prefetch("steps", queryset=Step.objects.order_by("index").only("item_id", "text"))
+    return list(
+        Item.objects.filter(dataset_id=dataset_id)
+        .order_by("id")
+        .only("id", "external_id", "final_answer")
+        .prefetch_related(steps)[:items]
+    )

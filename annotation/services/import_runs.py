@@ -18,6 +18,7 @@ from django.db import transaction
 from annotation.errors import ApplicationError
 from annotation.importers.base import ImportIssue
 from annotation.models import ImportRun, Project, User
+from annotation.services.import_checks import import_options_check, upload_check_not_blank
 from annotation.services.imports import ImportResult, dataset_import, import_format_check
 from annotation.services.runs import (
     RunBeat,
@@ -44,10 +45,14 @@ def import_run_create(
     """Store the upload under MEDIA_ROOT and queue its import after commit.
 
     Raises ApplicationError (field `format`) at once for an unknown format or one that does
-    not fit the project's kind, so the caller can answer 400 instead of queueing a doomed run,
-    and ApplicationError (field `file`) for a file over the size limit or the project's quota.
+    not fit the project's kind, so the caller can answer 400 instead of queueing a doomed run;
+    ApplicationError (field `options.<name>`) for an option the format does not take or one
+    naming a server file; and ApplicationError (field `file`) for a blank file or one over the
+    size limit or the project's quota.
     """
     import_format_check(project=project, fmt=fmt)
+    options = import_options_check(fmt=fmt, options=options, upload=True)
+    upload_check_not_blank(chunks=upload.chunks())
     # One upload at a time per project, so two cannot both fit under the quota's last bytes.
     Project.objects.select_for_update(no_key=True).filter(id=project.id).first()
     import_upload_check(project=project, size=upload.size or 0)
@@ -58,7 +63,7 @@ def import_run_create(
         format=fmt,
         dataset_name=dataset_name,
         original_filename=Path(upload.name or "upload").name[:255],
-        options=options or {},
+        options=options,
     )
     rel = Path("imports") / f"{run.id:08d}-{Path(upload.name or 'upload').name}"
     dest = Path(settings.MEDIA_ROOT) / rel

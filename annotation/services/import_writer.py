@@ -32,6 +32,7 @@ from annotation.models import (
     Turn,
     TurnLabel,
 )
+from annotation.services.import_copy import CopyPipeline
 from annotation.services.users import user_imported_get_or_create
 
 
@@ -114,9 +115,11 @@ def default_group_key(item: ParsedItem) -> str:
 class ImportWriter:
     """Writes parsed items and their children with ids allocated up front.
 
-    PostgreSQL: ids come from the tables' sequences and rows go in with COPY. Other
-    databases (SQLite): ids continue from MAX(id) — safe because the import holds the
-    database's write lock for its whole transaction — and rows go in with executemany.
+    PostgreSQL: ids come from the tables' sequences and rows go in with COPY, in a thread
+    beside the parser (`CopyPipeline`; the caller wraps the writes in `copy_pipeline_scope`
+    inside its transaction, so every COPY ends before the transaction does). Other databases
+    (SQLite): ids continue from MAX(id) — safe because the import holds the database's write
+    lock for its whole transaction — and rows go in with executemany.
     """
 
     def __init__(self, *, project: Project, dataset: Dataset) -> None:
@@ -125,6 +128,7 @@ class ImportWriter:
         self.postgres = connection.vendor == "postgresql"
         self._next_id: dict[str, int] = {}
         self._annotators: dict[str, int] = {}
+        self._copy: CopyPipeline | None = None
 
     def _ids(self, target: CopyTable, n: int) -> list[int]:
         if n == 0:
@@ -155,16 +159,17 @@ class ImportWriter:
         if not rows:
             return
         columns = target.columns(with_id=with_id)
-        cols = ", ".join(f'"{c}"' for c in columns)
         table = f'"{target.table}"'
+        if self.postgres:
+            # COPY runs in a thread while the next batch is parsed (import_copy.py).
+            if self._copy is None:
+                self._copy = CopyPipeline()
+            self._copy.submit(table, columns, rows)
+            return
+        cols = ", ".join(f'"{c}"' for c in columns)
+        marks = ", ".join(["%s"] * len(columns))
         with connection.cursor() as cur:
-            if self.postgres:
-                with cur.copy(f"COPY {table} ({cols}) FROM STDIN") as copy:
-                    for row in rows:
-                        copy.write_row(row)
-            else:
-                marks = ", ".join(["%s"] * len(columns))
-                cur.executemany(f"INSERT INTO {table} ({cols}) VALUES ({marks})", rows)  # noqa: S608
+            cur.executemany(f"INSERT INTO {table} ({cols}) VALUES ({marks})", rows)  # noqa: S608
 
     def _annotator_id(self, name: str) -> int:
         if name not in self._annotators:

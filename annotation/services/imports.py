@@ -13,10 +13,20 @@ from django.db import transaction
 
 from annotation.errors import ApplicationError
 from annotation.importers import UnknownFormatError, importer_get
-from annotation.importers.base import ImportIssue, ParsedItem, SkippedRecord
+from annotation.importers.base import EMPTY_FILE, ImportIssue, ParsedItem, SkippedRecord
+from annotation.importers.split import StepSplit
 from annotation.kinds import label_kind_for
 from annotation.kinds.base import LabelKind
 from annotation.models import Dataset, Item, Project, User
+from annotation.services.import_checks import (
+    dataset_fields_check,
+    dataset_split_record,
+    import_options_check,
+    import_split_get,
+    item_check_columns,
+    item_final_answer_fill,
+)
+from annotation.services.import_copy import copy_pipeline_scope
 from annotation.services.import_writer import ImportWriter, WriteCounts
 
 logger = logging.getLogger(__name__)
@@ -139,11 +149,17 @@ def dataset_import(
             )
         )
         return result
-    if not dataset_name.strip():
-        result.add_error(ImportIssue(None, "dataset", "a dataset name is required"))
+    problem = dataset_fields_check(name=dataset_name, license=dataset_license)
+    try:
+        options = import_options_check(fmt=fmt, options=options, upload=False)
+        split = import_split_get(fmt=fmt, options=options)
+    except ApplicationError as exc:
+        problem = problem or ImportIssue(None, exc.field or "", exc.message)
+    if problem:
+        result.add_error(problem)
         return result
     try:
-        with transaction.atomic():
+        with transaction.atomic(), copy_pipeline_scope():
             _import_in_transaction(
                 project=project,
                 dataset_name=dataset_name,
@@ -158,6 +174,7 @@ def dataset_import(
                 dataset_provenance=dataset_provenance,
                 result=result,
                 progress=progress,
+                split=split,
             )
     except ImportRejectedError as exc:
         return exc.result
@@ -175,6 +192,7 @@ def _import_in_transaction(
     dataset_provenance: str,
     result: ImportResult,
     progress: Callable[[int], None] | None,
+    split: StepSplit | None = None,
 ) -> None:
     dataset, _ = Dataset.objects.get_or_create(
         project=project,
@@ -184,9 +202,14 @@ def _import_in_transaction(
             "license": dataset_license,
             "provenance": dataset_provenance,
             "created_by": user,
+            "step_split": split.as_dict() if split else {},
         },
     )
     result.dataset_id = dataset.id
+    split_problem = dataset_split_record(dataset=dataset, split=split)
+    if split_problem:
+        result.add_error(split_problem)
+        raise ImportRejectedError(result)
     existing = dict(Item.objects.filter(dataset=dataset).values_list("external_id", "content_hash"))
     seen: dict[str, int | None] = {}
     label_kind = label_kind_for(project)
@@ -215,11 +238,12 @@ def _import_in_transaction(
             )
             continue
         seen[item.external_id] = item.line
-        problem = _check_kind(item, label_kind)
+        problem = _check_kind(item, label_kind) or item_check_columns(item)
         if problem:
             result.add_error(problem)
             continue
         digest = item.content_hash()
+        item_final_answer_fill(item)  # derived from the steps, so not part of the hash
         if item.external_id in existing:
             if existing[item.external_id] == digest:
                 result.items_unchanged += 1
@@ -241,6 +265,8 @@ def _import_in_transaction(
             batch = []
             if progress:
                 progress(result.records_seen)
+    if result.ok and not (result.records_seen or result.records_skipped):
+        result.add_error(ImportIssue(None, "file", EMPTY_FILE))
     if not result.ok:
         raise ImportRejectedError(result)
     if batch:

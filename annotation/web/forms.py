@@ -7,6 +7,8 @@ from typing import Any, cast
 from django import forms
 
 from annotation.importers import FORMAT_NAMES, importer_get
+from annotation.importers.split import MAX_PATTERN_LENGTH, SPLIT_MODES
+from annotation.kinds import label_kind_for
 from annotation.models import Project, ProjectKind
 
 
@@ -39,12 +41,31 @@ def format_choices(*, project_kind: str | None = None) -> list[tuple[str, str]]:
 
 
 class ImportCreateForm(forms.Form):
-    file = forms.FileField()
+    # An empty file is refused by the service with the message the CLI gives.
+    file = forms.FileField(allow_empty_file=True)
     format = forms.ChoiceField(choices=())
     dataset_name = forms.CharField(max_length=200)
+    split = forms.ChoiceField(
+        required=False,
+        choices=[("", "the format's default")] + [(k, v) for k, v in SPLIT_MODES.items()],
+        help_text="Native and GSM8K solutions only: how to cut reasoning text into steps "
+        "(native: as given; GSM8K solutions: one step per line, by default).",
+    )
+    split_pattern = forms.CharField(
+        required=False,
+        max_length=MAX_PATTERN_LENGTH,
+        help_text="With a custom regular expression: what separates two steps, e.g. "
+        r"\n(?=\d+\.) to split before numbered lines.",
+    )
 
     def __init__(self, *args: Any, project: Project, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         cast(forms.ChoiceField, self.fields["format"]).choices = format_choices(
             project_kind=project.kind
         )
+        # The split fields are shown for kinds whose parts can be cut out of text (steps).
+        self.offers_split = label_kind_for(project).splits_text
+
+    def import_options(self) -> dict[str, str]:
+        """The format options the form asks for (only those set)."""
+        return {k: self.cleaned_data[k] for k in ("split", "split_pattern") if self.cleaned_data[k]}

@@ -119,6 +119,9 @@ def _comparison(project: Project, item: Item, review: dict[str, Any]) -> dict[st
         "first_error_disagree": first_error_disagree,
         "colspan": len(columns) + len(layout.extra) + 3,
         "disagreements": sum(1 for c in columns if c.disagree) + int(first_error_disagree),
+        # What else the kind shows of the item (the steps kind: imported alternative steps).
+        "review_extra_template": kind.templates.review,
+        "review_extra": kind.review_context(item=item),
     }
 
 

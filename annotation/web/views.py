@@ -21,9 +21,10 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django_htmx.http import reswap, retarget
 
 from annotation.errors import ApplicationError
+from annotation.importers.split import SPLIT_MODES
 from annotation.models import ImportRun, Membership, Project, Role
 from annotation.selectors.annotations import annotator_progress_many
-from annotation.selectors.items import dataset_list, import_run_list
+from annotation.selectors.items import dataset_list, dataset_preview, import_run_list
 from annotation.selectors.projects import (
     LIST_MEMBERS,
     MANAGE,
@@ -45,6 +46,8 @@ from annotation.web.review import REVIEW_ROLES
 # How many of a run's recorded problems the row shows; the run keeps up to
 # STEPWISE_IMPORT_ERROR_LIMIT and counts them all.
 IMPORT_ERRORS_SHOWN = 20
+# Steps per item in the preview of a split import.
+PREVIEW_STEPS = 5
 
 
 def markdown_render(text: str) -> SafeString:
@@ -68,6 +71,20 @@ def _run_present(run: ImportRun) -> Any:
         shown.append({"where": where, "field": err.get("field", ""), "message": err.get("message")})
     row.errors_shown = shown
     row.errors_hidden = max(run.error_count - len(shown), 0)
+    # A split's name, and for a finished one the dataset's first items as cut.
+    split = (run.options or {}).get("split")
+    row.split_label = ""
+    row.preview = []
+    if split:
+        row.split_label = SPLIT_MODES.get(split, split)
+        if split == "regex":
+            row.split_label += f" /{run.options.get('split_pattern', '')}/"
+        if run.status == ImportRun.Status.SUCCEEDED and run.dataset_id:
+            row.preview = [
+                {"id": it.external_id, "steps": list(it.steps.all())[:PREVIEW_STEPS],
+                 "more": max(len(it.steps.all()) - PREVIEW_STEPS, 0)}
+                for it in dataset_preview(dataset_id=run.dataset_id)
+            ]  # fmt: skip
     return row
 
 
@@ -190,8 +207,11 @@ def import_create(request: AuthedHttpRequest, slug: str) -> HttpResponse:
             upload=form.cleaned_data["file"],
             fmt=form.cleaned_data["format"],
             dataset_name=form.cleaned_data["dataset_name"],
+            options=form.import_options(),
         )
     except ApplicationError as exc:
+        if exc.field and exc.field.startswith("options."):
+            exc.field = exc.field.removeprefix("options.")
         form_add_error(form, exc)
         return _import_form_invalid(request, project, role, form)
     if request.htmx:

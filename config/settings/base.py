@@ -237,7 +237,9 @@ STEPWISE_PROJECT_UPLOAD_QUOTA_BYTES = env.int(
     "STEPWISE_PROJECT_UPLOAD_QUOTA_BYTES", default=10 * 1024**3
 )
 STEPWISE_IMPORT_FAILED_RETENTION_DAYS = env.int("STEPWISE_IMPORT_FAILED_RETENTION_DAYS", default=7)
-STEPWISE_IMPORT_BATCH_SIZE = env.int("STEPWISE_IMPORT_BATCH_SIZE", default=2000)
+# Items parsed per COPY batch. PostgreSQL stores one batch while the next is parsed, so a
+# smaller batch shortens the parts that cannot overlap (the first parse, the last COPY).
+STEPWISE_IMPORT_BATCH_SIZE = env.int("STEPWISE_IMPORT_BATCH_SIZE", default=1000)
 STEPWISE_IMPORT_ERROR_LIMIT = 100
 # How long a claimed item stays reserved for its annotator before it returns to the pool.
 STEPWISE_LEASE_SECONDS = env.int("STEPWISE_LEASE_SECONDS", default=30 * 60)

@@ -1,18 +1,24 @@
-"""python manage.py import_dataset PATH --format F --project SLUG [--create-project KIND]"""
+"""python manage.py import_dataset PATH --format F --project SLUG [--create-project KIND]
+[--split MODE [--split-pattern REGEX]]"""
 
 from __future__ import annotations
 
+import logging
 import time
 from pathlib import Path
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import transaction
 
 from annotation.errors import ApplicationError
 from annotation.importers import FORMAT_NAMES
+from annotation.importers.split import SPLIT_MODES
 from annotation.models import Project, ProjectKind, User
-from annotation.services.imports import dataset_import
+from annotation.services.imports import ImportResult, dataset_import
 from annotation.services.projects import project_create
+
+logger = logging.getLogger(__name__)
 
 
 class Command(BaseCommand):
@@ -30,6 +36,18 @@ class Command(BaseCommand):
         )
         parser.add_argument("--dataset", help="dataset name (default: the file name)")
         parser.add_argument("--answers", help="GSM8K-style JSONL with reference answers")
+        parser.add_argument(
+            "--split",
+            choices=tuple(SPLIT_MODES),
+            help="native, gsm8k_solutions: how to cut reasoning text into steps ("
+            + "; ".join(f"{k}: {v}" for k, v in SPLIT_MODES.items())
+            + ")",
+        )
+        parser.add_argument(
+            "--split-pattern",
+            metavar="REGEX",
+            help="with --split regex: the regular expression that separates two steps",
+        )
         parser.add_argument("--license", default="")
         parser.add_argument("--provenance", default="")
         parser.add_argument("--owner", help="username of the manager of a created project")
@@ -42,33 +60,73 @@ class Command(BaseCommand):
             raise CommandError(
                 f"format: unknown format {opts['format']!r}; known formats: {', '.join(FORMAT_NAMES)}"
             )
-        project = Project.objects.filter(slug=opts["project"]).first()
-        if project is None:
-            if not opts["create_project"]:
-                raise CommandError(
-                    f"project: no project {opts['project']!r}; pass --create-project KIND to create it"
-                )
-            owner = None
-            if opts["owner"]:
-                owner = User.objects.filter(username=opts["owner"]).first()
-                if owner is None:
-                    raise CommandError(f"owner: no user {opts['owner']!r}")
-            try:
-                project = project_create(
-                    name=opts["project"].replace("-", " ").title(),
-                    slug=opts["project"],
-                    kind=opts["create_project"],
-                    created_by=owner,
-                )
-            except ApplicationError as exc:
-                raise CommandError(str(exc)) from None
-            self.stdout.write(f"Created project {project.slug} ({project.kind})")
         options: dict[str, Any] = {}
         if opts["answers"]:
             if not Path(opts["answers"]).is_file():
                 raise CommandError(f"answers: no such file {opts['answers']}")
             options["answers"] = str(Path(opts["answers"]).resolve())
+        if opts["split"]:
+            options["split"] = opts["split"]
+        if opts["split_pattern"]:
+            options["split_pattern"] = opts["split_pattern"]
         started = time.perf_counter()
+        try:
+            # A project created for this import goes away with a rejected file.
+            with transaction.atomic():
+                project, created = self._project(opts)
+                result = self._import(path, project, options, opts)
+        except CommandError:
+            raise
+        except Exception as exc:
+            # A file we failed to reject properly is still the user's file: one line, not a
+            # traceback (unless asked for); the transaction rolled back.
+            if opts.get("traceback"):
+                raise
+            logger.warning("import of %s failed: %s: %s", path, type(exc).__name__, exc)
+            raise CommandError(
+                f"{path.name}: the import failed ({type(exc).__name__}: {exc}); nothing was "
+                "written. Run again with --traceback for details."
+            ) from None
+        elapsed = time.perf_counter() - started
+        if created:
+            self.stdout.write(f"Created project {project.slug} ({project.kind})")
+        for skipped in result.skipped[:10]:
+            self.stdout.write(f"  skipped {skipped.line}: {skipped.reason}")
+        self.stdout.write(self.style.SUCCESS(f"{result.message} ({elapsed:.2f} s)"))
+        self.stdout.write(
+            f"  items {result.items_created}, steps {result.steps_created}, turns "
+            f"{result.turns_created}, candidates {result.candidates_created}, annotations "
+            f"{result.annotations_created}, unchanged {result.items_unchanged}, skipped "
+            f"{result.records_skipped}"
+        )
+
+    def _project(self, opts: dict[str, Any]) -> tuple[Project, bool]:
+        project = Project.objects.filter(slug=opts["project"]).first()
+        if project is not None:
+            return project, False
+        if not opts["create_project"]:
+            raise CommandError(
+                f"project: no project {opts['project']!r}; pass --create-project KIND to create it"
+            )
+        owner = None
+        if opts["owner"]:
+            owner = User.objects.filter(username=opts["owner"]).first()
+            if owner is None:
+                raise CommandError(f"owner: no user {opts['owner']!r}")
+        try:
+            project = project_create(
+                name=opts["project"].replace("-", " ").title(),
+                slug=opts["project"],
+                kind=opts["create_project"],
+                created_by=owner,
+            )
+        except ApplicationError as exc:
+            raise CommandError(str(exc)) from None
+        return project, True
+
+    def _import(
+        self, path: Path, project: Project, options: dict[str, Any], opts: dict[str, Any]
+    ) -> ImportResult:
         with open(path, "rb") as fh:
             result = dataset_import(
                 project=project,
@@ -79,17 +137,8 @@ class Command(BaseCommand):
                 dataset_license=opts["license"],
                 dataset_provenance=opts["provenance"],
             )
-        elapsed = time.perf_counter() - started
         if not result.ok:
             for issue in result.errors:
                 self.stderr.write(f"  {path.name}: {issue}")
             raise CommandError(result.message)
-        for skipped in result.skipped[:10]:
-            self.stdout.write(f"  skipped {skipped.line}: {skipped.reason}")
-        self.stdout.write(self.style.SUCCESS(f"{result.message} ({elapsed:.2f} s)"))
-        self.stdout.write(
-            f"  items {result.items_created}, steps {result.steps_created}, turns "
-            f"{result.turns_created}, candidates {result.candidates_created}, annotations "
-            f"{result.annotations_created}, unchanged {result.items_unchanged}, skipped "
-            f"{result.records_skipped}"
-        )
+        return result

@@ -106,14 +106,96 @@ def test_broken_line_fails_the_run_and_writes_nothing(
     assert not Item.objects.exists()
 
 
+@pytest.mark.parametrize(
+    ("bad", "field", "message"),
+    [
+        ('{"external_id": "b", "steps": ["x"], "metadata": {"m": ' + "[" * 100_000 + "]" * 100_000 + "}}",
+         "metadata.m[0][0]…", "nested more than 64 levels"),
+        ('{"external_id": "b", "prompt": "a\\u0000b", "steps": ["x"]}', "prompt", "NUL character"),
+        ('{"external_id": "b", "steps": ["x"], "metadata": {"p": NaN}}', "metadata.p", "NaN/Infinity"),
+    ],
+    ids=["nested", "nul", "nan"],
+)  # fmt: skip
+def test_files_that_crashed_the_worker_fail_the_run_with_line_and_field(
+    project, manager_client, eager, django_capture_on_commit_callbacks, bad, field, message
+):
+    data = _jsonl({"external_id": "a", "steps": ["ok"]}, bad)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = manager_client.post(
+            "/api/v1/projects/p1/imports/",
+            {"file": _upload(data), "format": "native", "dataset": "d1"},
+            format="multipart",
+        )
+    run = manager_client.get(f"/api/v1/projects/p1/imports/{response.json()['id']}/").json()
+    assert run["status"] == "failed"
+    assert run["errors"] == [{"line": 2, "field": field, "message": run["errors"][0]["message"]}]
+    assert message in run["errors"][0]["message"]
+    assert not Item.objects.exists()
+
+
 def test_options_are_passed_as_a_json_string(project, manager_client):
+    options = '{"split": "regex", "split_pattern": "\\n"}'
     response = manager_client.post(
         "/api/v1/projects/p1/imports/",
-        {"file": _upload(GOOD), "format": "native", "dataset": "d1", "options": '{"x": 1}'},
+        {"file": _upload(GOOD), "format": "native", "dataset": "d1", "options": options},
         format="multipart",
     )
     assert response.status_code == 201
-    assert ImportRun.objects.get(id=response.json()["id"]).options == {"x": 1}
+    assert ImportRun.objects.get(id=response.json()["id"]).options == {
+        "split": "regex",
+        "split_pattern": "\n",
+    }
+
+
+@pytest.mark.parametrize(
+    ("fmt", "options", "field", "message"),
+    [
+        ("native", {"x": 1}, "options.x", "not an option of the native format"),
+        ("native", {"split": "words"}, "options.split", "must be one of none, lines"),
+        (
+            "native",
+            {"split": "regex", "split_pattern": "(a"},
+            "options.split_pattern",
+            "not a valid",
+        ),
+        (
+            "native",
+            {"split": "regex", "split_pattern": "a" * 201},
+            "options.split_pattern",
+            "limit",
+        ),
+        ("native", {"split": "regex"}, "options.split_pattern", "is required"),
+        ("processbench", {"answers": "/etc/passwd"}, "options.answers", "command line"),
+        ("processbench", {"split": "lines"}, "options.split", "takes no split"),
+    ],
+)
+def test_bad_format_options_are_400_naming_the_option(
+    project, manager_client, fmt, options, field, message
+):
+    response = manager_client.post(
+        "/api/v1/projects/p1/imports/",
+        {"file": _upload(GOOD), "format": fmt, "dataset": "d1", "options": json.dumps(options)},
+        format="multipart",
+    )
+    assert response.status_code == 400
+    body = response.json()
+    assert list(body) == [field]
+    assert message in body[field][0]
+    assert not ImportRun.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "data", [b"", b"\n\n  \n", b"\xef\xbb\xbf\r\n"], ids=["empty", "blank", "bom"]
+)
+def test_empty_or_blank_file_is_400_as_on_the_cli(project, manager_client, data):
+    response = manager_client.post(
+        "/api/v1/projects/p1/imports/",
+        {"file": _upload(data), "format": "native", "dataset": "d1"},
+        format="multipart",
+    )
+    assert response.status_code == 400
+    assert response.json() == {"file": ["the file is empty: it holds no records"]}
+    assert not ImportRun.objects.exists()
 
 
 @pytest.mark.parametrize("options", ["not json", "[1, 2]"])

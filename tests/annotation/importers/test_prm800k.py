@@ -6,14 +6,20 @@ from annotation.importers import importer_get
 from annotation.importers.base import ImportIssue, ParsedItem, SkippedRecord
 from annotation.models import Annotation, Item, Step, StepLabel
 from annotation.services.imports import dataset_import
+from tests.annotation.importers.prm800k_records import (
+    GCF_STEP3,
+    GCF_STEPS,
+    LABELER,
+    MINUTES_STEPS,
+    PHASE1_RECORD,
+    PHASE2_SOLUTION,
+    README_RECORD,
+    jsonl,
+    variant,
+)
 
-LABELER = "340d89bc-f5b7-45e9-b272-909ba68ee363"
-GCF_STEPS = [
-    "I want to find the largest positive integer that divides both $20 !$ and $200,\\!000$.",
-    "One way to do this is to factor both numbers into prime factors.",
-    "I know that $200,\\!000 = 2^5\\cdot 10^4 = 2^9\\cdot 5^4$.",
-    "So the greatest common factor is $2^9\\cdot 5^4 = 320,\\!000$.\n\n# Answer\n\n320,000",
-]
+FOUND_ERROR = README_RECORD
+SOLUTION = PHASE2_SOLUTION
 
 
 def _completion(text, rating, flagged=None):
@@ -23,75 +29,6 @@ def _completion(text, rating, flagged=None):
 def _step(completions, chosen=0, human=None):
     return {"completions": completions, "human_completion": human, "chosen_completion": chosen}
 
-
-# Phase 2: graded in order, stopped at the first mistake; the mistaken step carries the
-# labeler's alternatives and no chosen completion.
-FOUND_ERROR = {
-    "labeler": LABELER,
-    "timestamp": "2023-01-22T04:34:27.052924",
-    "generation": 9,
-    "is_quality_control_question": False,
-    "is_initial_screening_question": False,
-    "question": {
-        "problem": "What is the greatest common factor of $20 !$ and $200,\\!000$?",
-        "ground_truth_solution": "... $2^6 \\cdot 5^4=\\boxed{40,\\!000}$.",
-        "ground_truth_answer": "40,\\!000",
-        "pre_generated_steps": GCF_STEPS,
-        "pre_generated_answer": "320,000",
-        "pre_generated_verifier_score": 0.0107,
-    },
-    "label": {
-        "steps": [
-            _step([_completion(GCF_STEPS[0], 0)]),
-            _step([_completion(GCF_STEPS[1], 1)]),
-            _step(
-                [
-                    _completion(GCF_STEPS[2], -1),
-                    _completion("To factor $20 !$, I can list its prime factors.", 0, False),
-                    _completion("I can use a factor tree for $200,\\!000$.", 0, False),
-                ],
-                chosen=None,
-            ),
-        ],
-        "total_time": 278270,
-        "finish_reason": "found_error",
-    },
-}
-
-SOLUTION = {
-    "labeler": "9f1c2b4e-7a55-4c1e-8d0b-3e2f6a7b8c9d",
-    "timestamp": "2023-02-03T11:02:10.000001",
-    "generation": 4,
-    "is_quality_control_question": True,
-    "is_initial_screening_question": False,
-    "question": {
-        "problem": "How many seconds are in 7.8 minutes?",
-        "ground_truth_answer": "468",
-        "pre_generated_steps": [
-            "7.8 minutes is 7 minutes and 0.8 minutes.",
-            "There are 60 * 7 = 420 seconds in 7 minutes and 60 * 0.8 = 48 in 0.8 minutes.",
-            "So there are 420 + 48 = 468 seconds.\n\n# Answer\n\n468",
-        ],
-        "pre_generated_answer": None,
-    },
-    "label": {
-        "steps": [
-            _step([_completion("7.8 minutes is 7 minutes and 0.8 minutes.", 1)]),
-            _step(
-                [
-                    _completion(
-                        "There are 60 * 7 = 420 seconds in 7 minutes and 60 * 0.8 = 48 in 0.8 "
-                        "minutes.",
-                        1,
-                    )
-                ]
-            ),
-            _step([_completion("So there are 420 + 48 = 468 seconds.\n\n# Answer\n\n468", 1)]),
-        ],
-        "total_time": 41000,
-        "finish_reason": "solution",
-    },
-}
 
 # Phase 1 shape: no generation, a labeler-written step, then an all-null step that ends it.
 GIVE_UP = {
@@ -131,33 +68,87 @@ def _parse(data: bytes):
     return list(importer_get("prm800k").parse(stream, options={}, max_line_bytes=100_000))
 
 
-def test_found_error_uses_pre_generated_step_and_keeps_alternatives():
-    (item,) = _parse(_jsonl(FOUND_ERROR))
+def test_readme_record_keeps_the_whole_solution_and_the_rated_alternatives():
+    """PRM800K's README record: 16 pre-generated steps, rated 0, 0, -1, the third with five
+    completions and no chosen one. Before, 13 of the 16 steps were lost."""
+    (item,) = _parse(jsonl(README_RECORD))
     assert isinstance(item, ParsedItem)
-    assert item.steps == GCF_STEPS[:3]
-    assert item.prompt == FOUND_ERROR["question"]["problem"]
+    assert item.steps == GCF_STEPS
+    assert len(item.steps) == 16
+    assert item.final_answer == "320,000"  # pre_generated_answer
     assert item.reference_answer == "40,\\!000"
-    assert item.final_answer == "320,000"  # pre_generated_answer wins
     (ann,) = item.annotations
     assert ann.annotator == f"prm800k-{LABELER}"
-    assert ann.step_ratings == [0, 1, -1]
+    assert ann.step_ratings == [0, 0, -1] + [None] * 13
     assert ann.first_error_index == 2
     assert ann.finish_reason == "found_error"
-    assert item.metadata["step_separator"] == "\n"
-    assert item.metadata["labeler"] == LABELER
+    # the other four rated completions of the third step, with their places
+    assert item.metadata["alternatives"] == [
+        {"step": 2, "completion": j, "text": text, "rating": rating}
+        for j, (text, rating) in enumerate(GCF_STEP3)
+        if j > 0
+    ]
+    assert item.metadata["prm800k"] == {
+        "phase": 2, "trajectory": "pre_generated", "labelled_steps": 3, "chosen_null": [2],
+        "human_completion": [], "flagged": [],
+    }  # fmt: skip
     assert item.metadata["generation"] == 9
     assert item.metadata["total_time_ms"] == 278270
-    assert [a["rating"] for a in item.metadata["alternatives"]] == [0, 0]
-    assert len(item.external_id) == 16
 
 
-def test_solution_answer_from_last_step_and_no_error():
-    (item,) = _parse(_jsonl(SOLUTION))
+def test_null_choice_matched_by_text_wherever_it_is_listed():
+    rec = variant(README_RECORD)
+    options = rec["label"]["steps"][2]["completions"]
+    options.append(options.pop(0))  # the pre-generated step is now the last of five
+    options[-1]["text"] = "  " + options[-1]["text"].replace(" = ", "  =  ")  # spacing differs
+    (item,) = _parse(jsonl(rec))
+    assert item.annotations[0].step_ratings[:3] == [0, 0, -1]
+    assert [a["completion"] for a in item.metadata["alternatives"]] == [0, 1, 2, 3]
+
+
+def test_phase2_solution_rated_to_the_end():
+    (item,) = _parse(jsonl(PHASE2_SOLUTION))
+    assert item.steps == MINUTES_STEPS
     assert item.final_answer == "468"  # pre_generated_answer is null: read "# Answer"
     ann = item.annotations[0]
     assert ann.step_ratings == [1, 1, 1]
     assert ann.first_error_index == -1
     assert item.metadata["is_quality_control_question"] is True
+    assert item.metadata["prm800k"]["flagged"] == [1]
+    assert "alternatives" not in item.metadata
+
+
+def test_labels_that_leave_the_pre_generated_solution_rebuild_the_trajectory():
+    rec = variant(PHASE2_SOLUTION)
+    rec["label"]["steps"][1]["completions"][0]["text"] = "60 * 7.8 = 468 seconds."
+    (item,) = _parse(jsonl(rec))
+    assert item.steps == [MINUTES_STEPS[0], "60 * 7.8 = 468 seconds.", MINUTES_STEPS[2]]
+    assert item.metadata["prm800k"]["trajectory"] == "completions"
+
+
+def test_phase1_trajectory_from_chosen_and_human_completions():
+    (item,) = _parse(jsonl(PHASE1_RECORD))
+    assert item.steps == [
+        "Subtract 3 from both sides: $2x = 8$.",
+        "Divide both sides by 2: $x = 4$.",
+        "So $x = \\boxed{4}$.\n\n# Answer\n\n4",
+    ]
+    ann = item.annotations[0]
+    assert ann.annotator == "prm800k-e90a38f3-3135-4465-87af-3e6322e3d772"
+    assert ann.step_ratings == [1, None, 1]
+    assert ann.first_error_index == -1
+    assert item.final_answer == "4"
+    assert item.metadata["generation"] is None
+    assert item.metadata["alternatives"] == [
+        {"step": 0, "completion": 0, "text": "Add 3 to both sides: $2x = 14$.", "rating": -1},
+        {"step": 1, "completion": 0, "text": "Divide by 3: $x = 8/3$.", "rating": -1},
+        {"step": 2, "completion": 1, "text": "So $x = 4$, and $2 \\cdot 4 + 3 = 11$ checks.",
+         "rating": 1},
+    ]  # fmt: skip
+    assert item.metadata["prm800k"] == {
+        "phase": 1, "trajectory": "completions", "labelled_steps": 3, "chosen_null": [1],
+        "human_completion": [1], "flagged": [],
+    }  # fmt: skip
 
 
 def test_phase1_human_completion_and_all_null_step_stop():
@@ -173,7 +164,7 @@ def test_phase1_human_completion_and_all_null_step_stop():
     assert ann.finish_reason == "give_up"
     assert item.final_answer == ""
     assert item.metadata["alternatives"] == [
-        {"step": 1, "text": "Divide by 3: $x = 8/3$.", "rating": -1}
+        {"step": 1, "completion": 0, "text": "Divide by 3: $x = 8/3$.", "rating": -1}
     ]
 
 
@@ -231,7 +222,7 @@ def test_dataset_import_writes_items_steps_and_annotations(make_project):
     assert result.ok, result.errors
     assert (result.items_created, result.records_skipped) == (3, 1)
     assert Item.objects.filter(project=project).count() == 3
-    assert Step.objects.filter(item__project=project).count() == 3 + 3 + 2
+    assert Step.objects.filter(item__project=project).count() == 16 + 3 + 2
     anns = Annotation.objects.filter(item__project=project)
     assert anns.count() == 3
     assert set(anns.values_list("source", flat=True)) == {Annotation.Source.IMPORTED}
@@ -241,9 +232,9 @@ def test_dataset_import_writes_items_steps_and_annotations(make_project):
         "prm800k-labelers",
     }
     labels = StepLabel.objects.filter(annotation__in=anns)
-    assert labels.count() == 8
+    assert labels.count() == 16 + 3 + 2
     assert labels.filter(rating=-1).count() == 1
-    assert labels.filter(rating__isnull=True).count() == 1
+    assert labels.filter(rating__isnull=True).count() == 13 + 1  # unlabeled after the error
     err = anns.get(finish_reason="found_error")
     assert err.first_error_index == 2
     assert labels.get(rating=-1).step.index == 2

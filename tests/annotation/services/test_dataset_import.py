@@ -37,6 +37,88 @@ BAD_CASES = [
 ]  # fmt: skip
 
 
+# Files that used to crash the import (RecursionError, psycopg.DataError on PostgreSQL,
+# InvalidTextRepresentation, UnicodeEncodeError, a 500 of an over-long column) instead of
+# being refused: (format, project kind, data, line, field, message, unit).
+DEEP = b"[" * 100_000 + b"]" * 100_000
+DEEP_META = b'{"external_id": "t3", "steps": ["a"], "metadata": {"x": ' + DEEP + b"}}\n"
+PB_GOOD = {"id": "pb-1", "generator": "m", "problem": "p", "steps": ["a", "b"], "label": -1}
+
+
+def _pb(*records: dict | bytes) -> bytes:
+    parts = [r if isinstance(r, bytes) else json.dumps(r).encode() for r in records]
+    return b"[\n" + b",\n".join(parts) + b"\n]"
+
+
+CC_HEADER = (
+    b",questionID,questionTitle,questionText,questionLink,topic,therapistInfo,therapistURL,"
+    b"answerText,upvotes,views,split\n"
+)
+
+
+def _cc(n: int, answer: bytes = b"Breathe.", upvotes: bytes = b"1") -> bytes:
+    return b",".join([str(n).encode(), b"10", b"Q", b"What now?", b"https://x/q", b"anxiety",
+                      b"T", b"https://x/t", answer, upvotes, b"3", b"train"]) + b"\n"  # fmt: skip
+
+
+CRASH_CASES = [
+    # JSONL (native)
+    ("jsonl nested 100,000 deep", "native", "step_labels", GOOD + DEEP_META, 3, "metadata.x[0][0]…", "nested more than 64 levels", "line"),
+    ("jsonl whole line nested", "native", "step_labels", GOOD + DEEP + b"\n", 3, "[0][0][0][0]…", "nested more than 64 levels", "line"),
+    ("jsonl nested 70 deep", "native", "step_labels", GOOD + _line(external_id="t3", metadata={"x": json.loads("[" * 70 + "]" * 70)}), 3, "metadata.x[0][0]…", "nested more than 64", "line"),
+    ("jsonl NUL in prompt", "native", "step_labels", GOOD + _line(external_id="t3", prompt="a\u0000b"), 3, "prompt", "NUL character", "line"),
+    ("jsonl NUL in a step", "native", "step_labels", GOOD + _line(external_id="t3", steps=["ok", "x\u0000"]), 3, "steps[1]", "NUL character", "line"),
+    ("jsonl NUL in a metadata key", "native", "step_labels", GOOD + _line(external_id="t3", metadata={"k\u0000": 1}), 3, "metadata.k\x00", "NUL character", "line"),
+    ("jsonl NaN in metadata", "native", "step_labels", GOOD + b'{"external_id": "t3", "steps": ["a"], "metadata": {"score": NaN}}\n', 3, "metadata.score", "NaN/Infinity", "line"),
+    ("jsonl Infinity in metadata", "native", "step_labels", GOOD + b'{"external_id": "t3", "steps": ["a"], "metadata": {"s": [1, -Infinity]}}\n', 3, "metadata.s[1]", "NaN/Infinity", "line"),
+    ("jsonl 1e999 in metadata", "native", "step_labels", GOOD + b'{"external_id": "t3", "steps": ["a"], "metadata": {"s": 1e999}}\n', 3, "metadata.s", "NaN/Infinity", "line"),
+    ("jsonl lone surrogate", "native", "step_labels", GOOD + b'{"external_id": "t3", "steps": ["a\\ud800"]}\n', 3, "steps[0]", "lone surrogate", "line"),
+    ("jsonl 5000-digit integer", "native", "step_labels", GOOD + b'{"external_id": "t3", "steps": ["a"], "metadata": {"n": ' + b"9" * 5000 + b"}}\n", 3, "", "invalid JSON number", "line"),
+    ("jsonl id over 255 chars", "native", "step_labels", GOOD + _line(external_id="x" * 256), 3, "external_id", "longer than the limit of 255", "line"),
+    ("jsonl model name over 200", "native", "step_labels", GOOD + _line(external_id="t3", generator_model="m" * 201), 3, "generator_model", "limit of 200", "line"),
+    ("jsonl annotator over 150", "native", "step_labels", GOOD + _line(external_id="t3", annotations=[{"annotator": "a" * 151}]), 3, "annotations[0].annotator", "limit of 150", "line"),
+    ("jsonl principle value overflow", "native", "preference", _line(external_id="p1", steps=None, candidates=[{"text": "a"}, {"text": "b"}], annotations=[{"annotator": "x", "principle_ratings": [{"principle": "h", "value": 10**9}]}]), 1, "annotations[0].principle_ratings[0].value", "between -32768 and 32767", "line"),
+    ("jsonl NaN margin", "trl_preference", "preference", b'{"prompt": "p", "chosen": "a", "rejected": "b", "margin": NaN}\n', 1, "margin", "NaN/Infinity", "line"),
+    ("jsonl NUL in trl extra", "trl_preference", "preference", b'{"prompt": "p", "chosen": "a", "rejected": "b", "note": "x\\u0000"}\n', 1, "note", "NUL character", "line"),
+    ("jsonl empty file", "native", "step_labels", b"", None, "file", "the file is empty", "line"),
+    ("jsonl blank lines", "native", "step_labels", b"\n \n\r\n\t\n", None, "file", "the file is empty", "line"),
+    ("jsonl BOM only", "native", "step_labels", b"\xef\xbb\xbf\n", None, "file", "the file is empty", "line"),
+    # JSON array (processbench): record numbers
+    ("json nested 100,000 deep", "processbench", "step_labels", _pb(PB_GOOD, b'{"id": "pb-2", "steps": ' + DEEP + b"}"), 2, "steps[0][0]…", "nested more than 64", "record"),
+    ("json NUL in problem", "processbench", "step_labels", _pb(PB_GOOD, dict(PB_GOOD, id="pb-2", problem="a\u0000b")), 2, "problem", "NUL character", "record"),
+    ("json NaN label", "processbench", "step_labels", _pb(PB_GOOD, b'{"id": "pb-2", "problem": "p", "steps": ["a"], "label": NaN}'), 2, "label", "NaN/Infinity", "record"),
+    ("json Infinity", "processbench", "step_labels", _pb(PB_GOOD, b'{"id": "pb-2", "problem": "p", "steps": ["a"], "label": Infinity}'), 2, "label", "NaN/Infinity", "record"),
+    ("json empty file", "processbench", "step_labels", b"", None, "file", "the file is empty", "line"),
+    ("json blank lines", "processbench", "step_labels", b"\n\n  \n", None, "file", "the file is empty", "line"),
+    ("json empty array", "processbench", "step_labels", b"[]\n", None, "file", "the file is empty", "line"),
+    # CSV (counsel_chat): row numbers, the column as the field
+    ("csv NUL in a cell", "counsel_chat", "preference", CC_HEADER + _cc(0) + _cc(1, answer=b"Bre\x00athe"), 3, "answerText", "NUL character", "row"),
+    ("csv NaN upvotes", "counsel_chat", "preference", CC_HEADER + _cc(0) + _cc(1, upvotes=b"NaN"), 3, "upvotes", "must be", "row"),
+    ("csv empty file", "counsel_chat", "preference", b"", None, "file", "the file is empty", "row"),
+    ("csv blank lines", "counsel_chat", "preference", b"\n\n\n", None, "file", "the file is empty", "row"),
+    ("csv header only", "counsel_chat", "preference", CC_HEADER, None, "file", "the file is empty", "line"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("fmt", "kind", "data", "line", "field", "message", "unit"),
+    [case[1:] for case in CRASH_CASES],
+    ids=[case[0] for case in CRASH_CASES],
+)
+def test_files_that_crashed_are_rejected_with_line_and_field(
+    make_project, fmt, kind, data, line, field, message, unit
+):
+    project = make_project(kind)
+    result = _run(project, data, fmt=fmt)
+    assert not result.ok
+    issue = result.errors[0]
+    assert (issue.line, issue.field, issue.unit) == (line, field, unit), issue
+    assert message in issue.message
+    assert "nothing was written" in result.message
+    assert not Dataset.objects.filter(project=project).exists()
+    assert not Item.objects.exists()
+
+
 @pytest.mark.parametrize(
     ("data", "line", "field", "message"),
     [case[1:] for case in BAD_CASES],
