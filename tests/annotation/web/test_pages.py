@@ -138,6 +138,20 @@ def test_manager_sees_upload_form_and_members(client, make_project, member) -> N
     assert other.username.encode() in response.content
 
 
+@pytest.mark.parametrize(
+    ("kind", "offered"),
+    [("step_labels", True), ("dialogue_coding", False), ("preference", False)],
+)
+def test_upload_form_offers_a_split_only_where_the_kind_cuts_text(
+    client, make_project, kind, offered
+) -> None:
+    project = make_project(kind)
+    _login(client, project.memberships.get(role=Role.MANAGER).user)
+    page = client.get(reverse("project_detail", args=[project.slug])).content.decode()
+    assert ('name="split"' in page) is offered
+    assert ('name="split_pattern"' in page) is offered
+
+
 def test_annotator_sees_no_upload_form_and_is_refused(client, make_project, member) -> None:
     project = make_project()
     annotator = member(project, Role.ANNOTATOR)
