@@ -7,6 +7,7 @@ one (streaming) into a folder with the data files, `manifest.json` and a dataset
 from __future__ import annotations
 
 from annotation.exporters.base import Exporter
+from annotation.exporters.label_studio import LabelStudioExporter
 from annotation.exporters.preference import (
     HelpSteer2Exporter,
     OpenAIPreferenceExporter,
@@ -29,6 +30,7 @@ EXPORTERS: dict[str, type[Exporter]] = {
         MathShepherdExporter,
         ProcessBenchExporter,
         Prm800kExporter,
+        LabelStudioExporter,
     )
 }
 EXPORT_FORMAT_NAMES: tuple[str, ...] = tuple(EXPORTERS)

@@ -26,7 +26,7 @@ from annotation.exporters.base import (
     ExportContext,
     Exporter,
     SplitWriter,
-    options_validate,
+    exporter_options_validate,
     serialise,
     split_of,
 )
@@ -197,7 +197,7 @@ def export_write(
             f"format: {fmt} exports {' or '.join(exporter.project_kinds)} projects; "
             f"{project.slug!r} is a {project.kind} project"
         )
-    opts = options_validate(options)
+    opts = exporter_options_validate(exporter, options)
     sources = export_sources(project=project, options=opts)
     query_sources = (*sources, Annotation.Source.ADJUDICATION, Annotation.Source.GOLD)
     users = dict(
@@ -268,6 +268,8 @@ def export_write(
         if progress:
             progress(done, total_items)
     paths = writer.close()
+    for rel, text in exporter.extra_files(ctx).items():
+        (out_dir / rel).write_text(text, encoding="utf-8")
 
     files = []
     for split in sorted(paths, key=lambda s: ("train", "test", "ties").index(s)

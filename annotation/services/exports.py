@@ -19,7 +19,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from annotation.exporters import exporter_get
-from annotation.exporters.base import options_validate
+from annotation.exporters.base import exporter_options_validate
 from annotation.models import ExportRun, Project, User
 
 logger = logging.getLogger(__name__)
@@ -47,7 +47,7 @@ def export_options_check(
             f"format: {fmt} exports {' or '.join(exporter.project_kinds)} projects; "
             f"{project.slug!r} is a {project.kind} project"
         )
-    opts = options_validate(options)
+    opts = exporter_options_validate(exporter, options)
     export_sources(project=project, options=opts)
     return opts
 
