@@ -168,6 +168,10 @@ class Importer:
     project_kinds: ClassVar[tuple[str, ...]]
     extensions: ClassVar[tuple[str, ...]] = ()
 
+    def options_check(self, *, options: dict[str, Any], project_kind: str | None) -> None:
+        """Check the options before any file is read (an upload is refused at once);
+        raises annotation.errors.ApplicationError. Most formats take none that can fail."""
+
     def parse(
         self, stream: BinaryIO, *, options: dict[str, Any], max_line_bytes: int
     ) -> Iterator[ParseEvent]:

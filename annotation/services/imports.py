@@ -16,6 +16,7 @@ from django.core.files.uploadedfile import UploadedFile
 from django.db import connection, transaction
 from django.utils import timezone
 
+from annotation.errors import ApplicationError
 from annotation.importers import UnknownFormatError, importer_get
 from annotation.importers.base import ImportIssue, ParsedItem, SkippedRecord
 from annotation.models import Annotation, Dataset, ImportRun, Item, Project, ProjectKind, User
@@ -153,6 +154,12 @@ def dataset_import(
     if not dataset_name.strip():
         result.add_error(ImportIssue(None, "dataset", "a dataset name is required"))
         return result
+    try:
+        importer.options_check(options=options, project_kind=project.kind)
+    except ApplicationError as exc:
+        result.add_error(ImportIssue(None, exc.field or "options", exc.message))
+        return result
+    options = {**options, "project_kind": project.kind}
     try:
         with transaction.atomic():
             _import_in_transaction(
@@ -479,6 +486,12 @@ def import_run_create(
     from annotation.tasks import import_run_execute_task
 
     import_format_check(project=project, fmt=fmt)
+    try:
+        importer_get(fmt).options_check(options=options or {}, project_kind=project.kind)
+    except ApplicationError as exc:
+        raise ApplicationError(
+            exc.message, code=exc.code, field=f"options.{exc.field or ''}".rstrip(".")
+        ) from exc
 
     run = ImportRun.objects.create(
         project=project,

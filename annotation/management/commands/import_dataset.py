@@ -29,6 +29,11 @@ class Command(BaseCommand):
         )
         parser.add_argument("--dataset", help="dataset name (default: the file name)")
         parser.add_argument("--answers", help="GSM8K-style JSONL with reference answers")
+        parser.add_argument(
+            "--label-config",
+            metavar="XML_FILE",
+            help="label_studio: the Label Studio project's labeling config (XML)",
+        )
         parser.add_argument("--license", default="")
         parser.add_argument("--provenance", default="")
         parser.add_argument("--owner", help="username of the manager of a created project")
@@ -67,6 +72,11 @@ class Command(BaseCommand):
             if not Path(opts["answers"]).is_file():
                 raise CommandError(f"answers: no such file {opts['answers']}")
             options["answers"] = str(Path(opts["answers"]).resolve())
+        if opts["label_config"]:
+            config = Path(opts["label_config"])
+            if not config.is_file():
+                raise CommandError(f"label-config: no such file {config}")
+            options["label_config"] = config.read_text(encoding="utf-8", errors="replace")
         started = time.perf_counter()
         with open(path, "rb") as fh:
             result = dataset_import(
