@@ -194,6 +194,13 @@ def parse_annotation(raw: Any, p: str, mapping: LsMapping, n_turns: int) -> Pars
     return out
 
 
+def _check_candidates(ann: ParsedAnnotation, n: int, p: str) -> None:
+    used = [i for pr in ann.preferences for i in (pr.a, pr.b)]
+    used += [r.candidate for r in ann.principle_ratings if r.candidate is not None]
+    if any(i >= n for i in used):
+        raise RecordError(p, f"labels answer{max(used) + 1}; this task has {n} candidates")
+
+
 def parse_task(obj: Any, line: int | None, mapping: LsMapping) -> ParsedItem:
     task = req_object(obj, "record")
     data = req_object(task.get("data"), "data")
@@ -211,7 +218,13 @@ def parse_task(obj: Any, line: int | None, mapping: LsMapping) -> ParsedItem:
         if mapping.context:
             item.turns = _turns(data, mapping.context)
             used.add(mapping.context.key)
-        for obj_ in mapping.candidates:
+        # Items may have fewer candidates than the config shows (answer3 absent): the
+        # present ones must come first, and there must be two.
+        present = [o for o in mapping.candidates if data.get(o.key) is not None]
+        if mapping.candidates[: max(2, len(present))] != present:
+            missing = next(o for o in mapping.candidates if data.get(o.key) is None)
+            raise RecordError(f"data.{missing.key}", "is required by the labeling config")
+        for obj_ in present:
             item.candidates.append(ParsedCandidate(text=_text(data, obj_.key)))
             used.add(obj_.key)
     else:
@@ -231,6 +244,8 @@ def parse_task(obj: Any, line: int | None, mapping: LsMapping) -> ParsedItem:
     dropped = 0
     for i, raw in enumerate(anns):
         parsed = parse_annotation(raw, f"annotations[{i}]", mapping, len(item.turns))
+        if parsed is not None:
+            _check_candidates(parsed, len(item.candidates), f"annotations[{i}]")
         if parsed is None:
             dropped += 1
             continue

@@ -40,7 +40,19 @@ class ImportCreateForm(forms.Form):
     file = forms.FileField()
     format = forms.ChoiceField(choices=())
     dataset_name = forms.CharField(max_length=200)
+    label_config = forms.FileField(
+        required=False,
+        help_text="Label Studio files only: the project's labeling config (XML), from Settings "
+        "→ Labeling Interface → Code.",
+    )
 
     def __init__(self, *args: object, project: Project, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)
         self.fields["format"].choices = format_choices(project_kind=project.kind)
+
+    def import_options(self) -> dict[str, str]:
+        """Format options from the form (the Label Studio config, read as UTF-8)."""
+        upload = self.cleaned_data.get("label_config")
+        if not upload:
+            return {}
+        return {"label_config": upload.read(2_000_000).decode("utf-8", errors="replace")}

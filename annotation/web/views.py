@@ -20,6 +20,7 @@ from django.utils.safestring import SafeString, mark_safe
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import reswap, retarget
 
+from annotation.errors import ApplicationError
 from annotation.models import ImportRun, Membership, Project, Role
 from annotation.selectors.annotations import annotator_progress_many
 from annotation.selectors.items import dataset_list, import_run_list
@@ -177,7 +178,21 @@ def import_create(request: HttpRequest, slug: str) -> HttpResponse:
     if role not in MANAGE:
         raise PermissionDenied("Only the project's managers can import data.")
     form = ImportCreateForm(request.POST, request.FILES, project=project)
-    if not form.is_valid():
+    run = None
+    if form.is_valid():
+        try:
+            run = import_run_create(
+                project=project,
+                user=request.user,
+                upload=form.cleaned_data["file"],
+                fmt=form.cleaned_data["format"],
+                dataset_name=form.cleaned_data["dataset_name"],
+                options=form.import_options(),
+            )
+        except ApplicationError as exc:
+            field = "label_config" if "label_config" in (exc.field or "") else None
+            form.add_error(field, exc.message)
+    if run is None:
         if request.htmx:
             response = render(
                 request,
@@ -186,13 +201,6 @@ def import_create(request: HttpRequest, slug: str) -> HttpResponse:
             )
             return reswap(retarget(response, "#upload-form"), "outerHTML")
         return _project_render(request, project, role, form=form, status=400)
-    run = import_run_create(
-        project=project,
-        user=request.user,
-        upload=form.cleaned_data["file"],
-        fmt=form.cleaned_data["format"],
-        dataset_name=form.cleaned_data["dataset_name"],
-    )
     if request.htmx:
         return render(
             request,

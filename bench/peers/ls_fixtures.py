@@ -161,7 +161,7 @@ class LabelStudioServer:
         ls_peer.ensure_installed(skip_install=self.skip_install)
         data_dir = ls_peer.fresh_data_dir()
         emails = ["admin@ls.example", "ana@ls.example", "ben@ls.example"]
-        users = ls_peer.create_users(data_dir, emails)
+        users = self.users = ls_peer.create_users(data_dir, emails)
         port = ls_peer.free_port()
         self.proc = ls_peer.start(data_dir, port=port, log=self.log or data_dir / "server.log")
         base = f"http://{ls_peer.HOST}:{port}"
@@ -235,16 +235,20 @@ def generate(out_dir: Path, *, skip_install: bool = False) -> dict[str, Any]:
     return counts
 
 
-def go_back(export_file: Path, config: str, *, skip_install: bool = False) -> list[dict[str, Any]]:
+def go_back(
+    export_file: Path, config: str, *, skip_install: bool = False
+) -> tuple[list[dict[str, Any]], dict[str, int]]:
     """Import a Label Studio JSON file (a Stepwise export) into a fresh Label Studio project
-    as its admin, then export that project: what Label Studio made of the file."""
+    as its admin, then export that project: what Label Studio made of the file, and the
+    Label Studio user ids by e-mail (annotations are matched to members by e-mail)."""
     with LabelStudioServer(skip_install=skip_install) as ls:
-        pid = ls.call(0, "POST", "/api/projects", json={"title": "back", "label_config": config})[
-            "id"
-        ]
+        created = ls.call(
+            0, "POST", "/api/projects", json={"title": "back", "label_config": config}
+        )
+        pid = created["id"]
         ls.call(0, "POST", f"/api/projects/{pid}/import",
                 files={"file": ("back.json", export_file.read_bytes(), "application/json")})  # fmt: skip
-        return ls.export(pid)
+        return ls.export(pid), {e: u["id"] for e, u in ls.users.items()}
 
 
 if __name__ == "__main__":

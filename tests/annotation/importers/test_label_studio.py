@@ -84,7 +84,8 @@ def test_pairwise_export_written_by_label_studio_maps_every_result(make_project)
     assert expected_ratings == PrincipleRating.objects.filter(annotation__in=anns).count() == 24
     assert expected_text == sum(bool(a.justification) for a in anns) == 5
     item = anns[0].item
-    assert item.prompt and item.candidates.count() == 2
+    assert item.prompt
+    assert item.candidates.count() == 2
     assert item.metadata["label_studio"]["id"] == int(item.external_id)
 
 
@@ -160,7 +161,8 @@ def test_refused_config_writes_nothing_and_says_why(make_project):
     project = make_project("preference")
     result = run_import(project, data, '<View><Video name="v" value="$v"/></View>')
     assert not result.ok
-    assert result.errors[0].field == "label_config" and "<Video>" in result.errors[0].message
+    assert result.errors[0].field == "label_config"
+    assert "<Video>" in result.errors[0].message
     assert not project.items.exists()
 
 
@@ -216,7 +218,8 @@ def test_cancelled_annotations_are_not_imported_but_counted(make_project):
     tasks[0]["annotations"][0]["was_cancelled"] = True
     project = make_project("preference")
     result = run_import(project, json.dumps(tasks).encode(), config)
-    assert result.ok and result.annotations_created == 5
+    assert result.ok
+    assert result.annotations_created == 5
     item = project.items.get(external_id=str(tasks[0]["id"]))
     assert item.metadata["label_studio"]["cancelled_or_empty_annotations"] == 1
 
@@ -227,7 +230,9 @@ def test_jsonl_and_reimport_is_a_noop(make_project):
     project = make_project("preference")
     assert run_import(project, jsonl, config).items_created == 3
     again = run_import(project, data, config)
-    assert again.ok and again.items_unchanged == 3 and again.items_created == 0
+    assert again.ok
+    assert again.items_unchanged == 3
+    assert again.items_created == 0
 
 
 def test_cli_takes_the_config_file(make_project, tmp_path, capsys):
@@ -253,3 +258,31 @@ def test_rest_upload_with_an_unmappable_config_is_400(make_project, api_client):
     body = response.json()
     assert "<Audio>" in body["options.label_config"][0]
     assert not project.import_runs.exists()
+
+
+def test_web_upload_takes_the_config_file(
+    client, settings, django_capture_on_commit_callbacks, make_project
+):
+    from django.urls import reverse
+
+    from annotation.models import ImportRun
+
+    settings.CELERY_TASK_ALWAYS_EAGER = True
+    project = make_project("dialogue_coding")
+    client.force_login(project.created_by)
+    data, config = fixture("dialogue")
+    url = reverse("import_create", args=[project.slug])
+    form = {"file": SimpleUploadedFile("ls.json", data), "format": "label_studio",
+            "dataset_name": "ls"}  # fmt: skip
+    response = client.post(url, form)
+    assert response.status_code == 400
+    assert "labeling config (XML) is required" in response.context["form"].errors["label_config"][0]
+    assert not ImportRun.objects.exists()
+    form["file"] = SimpleUploadedFile("ls.json", data)
+    form["label_config"] = SimpleUploadedFile("config.xml", config.encode())
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(url, form)
+    assert response.status_code == 302
+    run = ImportRun.objects.get()
+    assert run.status == ImportRun.Status.SUCCEEDED, run.message
+    assert run.annotations_created == 4
