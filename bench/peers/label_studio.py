@@ -1,9 +1,9 @@
 """Stepwise side by side with Label Studio: the same work, through their REST APIs, with the
 same client code, in one run.
 
-    python bench/peers/label_studio.py                 # 2,000 pairs (< 2 min after install)
-    python bench/peers/label_studio.py --full          # 10,000 pairs (issue 13)
-    python bench/peers/label_studio.py --n 50000       # the larger run
+    python bench/peers/label_studio.py                 # 2,000 pairs, 100 + 300 cycles
+    python bench/peers/label_studio.py --full          # 10,000 pairs, 300 + 1,000 (issue 13)
+    python bench/peers/label_studio.py --n 50000       # the larger run (300 + 1,000 cycles)
     python bench/peers/label_studio.py --skip-install  # the Label Studio venv already exists
 
 Label Studio 1.23.2 is pip-installed once (with gunicorn) into var/peers/; each run gets a
@@ -27,7 +27,7 @@ keep-alive, `Authorization: Token <key>` on both):
 
 Pairs: a 300-character prompt and two 600-character responses, the same texts on both.
 Phases: import; warm-up (8 clients × 3 cycles, not reported); 300 next→submit cycles from
-one client; 1,000 submits from 8 clients (each loops next→submit; throughput is submits per
+one client (100 by default); 1,000 submits from 8 clients (300 by default) (each loops next→submit; throughput is submits per
 second of wall time); the full export of every item with its annotations, written to disk,
 counted and compared (the same items and annotations on both). Server RSS (the sum over the
 process tree: LS's gunicorn; Stepwise's gunicorn and its Celery worker — PostgreSQL is not
@@ -579,9 +579,12 @@ def main() -> None:
     parser.add_argument("--full", action="store_true", help="10,000 pairs (issue 13)")
     parser.add_argument("--n", type=int, help="number of pairs (default 2,000; --full 10,000)")
     parser.add_argument("--skip-install", action="store_true")
-    parser.add_argument("--single", type=int, default=300, help="one-client cycles")
-    parser.add_argument("--submits", type=int, default=1000, help="8-client submits")
+    parser.add_argument("--single", type=int, help="one-client cycles (100; --full 300)")
+    parser.add_argument("--submits", type=int, help="8-client submits (300; --full 1,000)")
     args = parser.parse_args()
+    big = args.full or (args.n or 0) >= 10_000
+    args.single = args.single or (300 if big else 100)
+    args.submits = args.submits or (1000 if big else 300)
     n = args.n or (10_000 if args.full else 2_000)
     needed = CLIENTS * 3 + args.single + args.submits
     if n < needed:
