@@ -44,6 +44,7 @@ import json
 import os
 import random
 import secrets
+import signal
 import string
 import subprocess
 import sys
@@ -73,6 +74,13 @@ PAIRWISE_CONFIG = """<View>
   <Text name="answer2" value="$answer2"/>
 </View>"""
 CLIENTS = 8
+MAX_ERRORS = 200
+
+
+class ServerError(RuntimeError):
+    """A 5xx answer: counted, and the cycle is tried again."""
+
+
 TICK = os.sysconf("SC_CLK_TCK")
 
 
@@ -145,6 +153,13 @@ class Api:
         self.http.close()
 
 
+def check(r: httpx.Response, what: str, expected: int = 200) -> None:
+    if r.status_code >= 500:
+        raise ServerError(f"{what} {r.status_code}: {r.text[:200]}")
+    if r.status_code != expected:
+        raise RuntimeError(f"{what} {r.status_code}: {r.text[:300]}")
+
+
 # --- the peers: each step on each API --------------------------------------------------------
 
 
@@ -179,7 +194,7 @@ class LabelStudio:
         r, ms = api.call("GET", f"/api/projects/{self.project_id}/next/")
         if r.status_code == 404:
             return None, ms
-        r.raise_for_status()
+        check(r, "next")
         return r.json(), ms
 
     def submit(self, api: Api, task: Any, rng: random.Random) -> float:
@@ -192,8 +207,7 @@ class LabelStudio:
             f"/api/tasks/{task['id']}/annotations/",
             json={"result": result, "lead_time": 12.5},
         )
-        if r.status_code != 201:
-            raise RuntimeError(f"submit {r.status_code}: {r.text[:300]}")
+        check(r, "submit", 201)
         return ms
 
     def export(self, dest: Path) -> None:
@@ -247,7 +261,7 @@ class Stepwise:
         r, ms = api.call("POST", f"{self.base}/assignments/next/", json={})
         if r.status_code == 204:
             return None, ms
-        r.raise_for_status()
+        check(r, "next")
         return r.json(), ms
 
     def submit(self, api: Api, assignment: Any, rng: random.Random) -> float:
@@ -257,8 +271,7 @@ class Stepwise:
             f"{self.base}/assignments/{assignment['id']}/submit/",
             json={"labels": labels, "client_token": uuid.uuid4().hex, "active_ms": 12_500},
         )
-        if r.status_code != 201:
-            raise RuntimeError(f"submit {r.status_code}: {r.text[:300]}")
+        check(r, "submit", 201)
         return ms
 
     def export(self, dest: Path) -> None:
@@ -346,6 +359,7 @@ class Phase:
     next_ms: list[float] = field(default_factory=list)
     submit_ms: list[float] = field(default_factory=list)
     submits: int = 0
+    errors: list[str] = field(default_factory=list)
     peak_rss_mb: float = 0.0
     cpu_s: dict[str, float] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
@@ -371,16 +385,28 @@ def measure(phase: Phase, pids: list[int]) -> Iterator[None]:
 
 def cycles(peer: Any, api: Api, n: int, phase: Phase, rng: random.Random, lock: threading.Lock,
            budget: list[int]) -> None:  # fmt: skip
-    """next→submit until `n` cycles are done here or the shared budget is spent."""
-    for _ in range(n):
+    """next→submit until `n` cycles are done here or the shared budget is spent. A failed
+    request (5xx, reset connection) is counted as an error and the cycle is tried again, as
+    a labeling client would; a client that keeps failing (MAX_ERRORS) gives up."""
+    done = 0
+    while done < n:
         with lock:
             if budget[0] <= 0:
                 return
             budget[0] -= 1
-        item, ms = peer.next(api)
-        if item is None:
-            raise RuntimeError(f"{peer.name}: nothing left to claim")
-        sub = peer.submit(api, item, rng)
+        try:
+            item, ms = peer.next(api)
+            if item is None:
+                raise RuntimeError(f"{peer.name}: nothing left to claim")
+            sub = peer.submit(api, item, rng)
+        except (httpx.HTTPError, ServerError) as exc:
+            with lock:
+                budget[0] += 1
+                phase.errors.append(f"{type(exc).__name__}: {str(exc)[:200]}")
+                if len(phase.errors) >= MAX_ERRORS:
+                    raise RuntimeError(f"{peer.name}: {len(phase.errors)} errors") from exc
+            continue
+        done += 1
         with lock:
             phase.next_ms.append(ms)
             phase.submit_ms.append(sub)
@@ -388,21 +414,21 @@ def cycles(peer: Any, api: Api, n: int, phase: Phase, rng: random.Random, lock: 
 
 
 def concurrent(peer: Any, total: int, phase: Phase) -> None:
-    lock, budget, errors = threading.Lock(), [total], []
+    lock, budget, fatal = threading.Lock(), [total], []
 
     def work(i: int) -> None:
         try:
             cycles(peer, peer.annotators[i], total, phase, random.Random(i), lock, budget)
         except Exception as exc:  # noqa: BLE001 - reported after the phase
-            errors.append(f"{type(exc).__name__}: {exc}")
+            fatal.append(f"{type(exc).__name__}: {exc}")
 
-    threads = [threading.Thread(target=work, args=(i,)) for i in range(CLIENTS)]
+    threads = [threading.Thread(target=work, args=(i,), daemon=True) for i in range(CLIENTS)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    if errors:
-        raise RuntimeError(f"{peer.name}: {errors[0]} ({len(errors)} client errors)")
+    if fatal:
+        raise RuntimeError(f"{peer.name}: {fatal[0]} ({len(fatal)} clients stopped)")
 
 
 def count_export(path: Path) -> dict[str, int]:
@@ -542,9 +568,9 @@ def table(n: int, ls: dict[str, Phase], sw: dict[str, Phase]) -> tuple[str, dict
          ratio(pct(ls["single"].submit_ms, 95), pct(sw["single"].submit_ms, 95))),
         (f"8 clients, {ls['eight'].submits:,} next→submit cycles",
          f"{t8['ls']:.1f} submits/s, p95 next {pct(ls['eight'].next_ms, 95)} / submit "
-         f"{pct(ls['eight'].submit_ms, 95)} ms",
+         f"{pct(ls['eight'].submit_ms, 95)} ms, {len(ls['eight'].errors)} errors",
          f"{t8['sw']:.1f} submits/s, p95 next {pct(sw['eight'].next_ms, 95)} / submit "
-         f"{pct(sw['eight'].submit_ms, 95)} ms",
+         f"{pct(sw['eight'].submit_ms, 95)} ms, {len(sw['eight'].errors)} errors",
          ratio(t8["ls"], t8["sw"], higher_better=True)),
         (f"full export, {ex['ls'].extra['records']:,} items with "
          f"{ex['ls'].extra['annotations']:,} annotations (JSON)",
@@ -561,6 +587,8 @@ def table(n: int, ls: dict[str, Phase], sw: dict[str, Phase]) -> tuple[str, dict
             "single": {k: {"p50": pct(getattr(p["single"], k), 50),
                            "p95": pct(getattr(p["single"], k), 95)}
                        for k in ("next_ms", "submit_ms")},
+            "errors": {k: len(ph.errors) for k, ph in p.items()},
+            "error_samples": [e for ph in p.values() for e in ph.errors][:3],
             "eight": {"submits": p["eight"].submits,
                       "submits_per_s": round(p["eight"].submits / p["eight"].seconds, 1),
                       "next_p95_ms": pct(p["eight"].next_ms, 95),
@@ -574,7 +602,12 @@ def table(n: int, ls: dict[str, Phase], sw: dict[str, Phase]) -> tuple[str, dict
     return "\n".join(lines), {"label_studio": summary(ls), "stepwise": summary(sw)}
 
 
+def _terminate(signum: int, frame: object) -> None:
+    raise SystemExit(f"stopped by signal {signum}")
+
+
 def main() -> None:
+    signal.signal(signal.SIGTERM, _terminate)
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--full", action="store_true", help="10,000 pairs (issue 13)")
     parser.add_argument("--n", type=int, help="number of pairs (default 2,000; --full 10,000)")
