@@ -143,7 +143,10 @@ class AssignmentNextApi(ProjectScopedApi):
         exclude: list[int] = data.validated_data["exclude"]
         with service_errors():
             assignment = assignment_claim_next(
-                project=self.project, annotator=request.user, exclude_ids=exclude
+                project=self.project,
+                annotator=request.user,
+                exclude_ids=exclude,
+                render=not exclude,
             )
         if assignment is None:
             return Response(status=status.HTTP_204_NO_CONTENT)
