@@ -12,7 +12,8 @@ The config, and so the results (the importer `annotation.importers.label_studio`
 back):
 
 - preference: `<Text name="prompt">`, `<Paragraphs name="context">` when items have turns,
-  `<Text name="answerK">` per candidate; per judged pair a `<Pairwise>` (`comparison`, or
+  `<Text name="answerK">` per candidate (every task has every answerK, as Label Studio
+  requires: empty for an item with fewer candidates); per judged pair a `<Pairwise>` (`comparison`, or
   `comparison_<a>_<b>` beyond the first two, 1-based) giving the side, and a `<Choices>`
   (`strength`, `strength_<a>_<b>`) with the −3..+3 strength; per-response principles as
   `<Rating name="<principle>_answerK">` (scale 1..n) or `<Choices>` for other scales;
@@ -32,9 +33,11 @@ from collections.abc import Iterator
 from typing import Any
 from xml.sax.saxutils import quoteattr
 
+from django.db.models import Count
+
 from annotation.exporters.base import ExportContext, Exporter, Row
 from annotation.exporters.source import AnnotationData, ItemData
-from annotation.models import Annotation, ProjectKind
+from annotation.models import Annotation, Candidate, ProjectKind
 
 LS_PREFIX = "label-studio:"
 GROUND_TRUTH = frozenset({Annotation.Source.ADJUDICATION, Annotation.Source.GOLD})
@@ -118,14 +121,29 @@ class LabelStudioExporter(Exporter):
 
     def __init__(self) -> None:
         self.max_candidates = 2
+        self._width: int | None = None
         self.pairs: set[tuple[int, int]] = set()
         self.pair_principles: set[str] = set()
         self.response_principles: set[str] = set()
         self.fields: dict[str, list[str]] = {}
         self.has_context = False
 
+    def _max_candidates(self, ctx: ExportContext) -> int:
+        """The most candidates any item has: Label Studio wants every key its config names in
+        every task, so items with fewer get empty answers (read back as absent)."""
+        top = (
+            Candidate.objects.filter(item__project=ctx.project)
+            .values("item_id")
+            .annotate(n=Count("id"))
+            .order_by("-n")
+            .values_list("n", flat=True)[:1]
+        )
+        return max([2, *top])
+
     def records(self, ctx: ExportContext, items: list[ItemData]) -> Iterator[Row]:
         kind = ctx.project.kind
+        if kind == ProjectKind.PREFERENCE and self._width is None:
+            self._width = self.max_candidates = self._max_candidates(ctx)
         scale = tuple((ctx.project.label_schema.get("principle_scale") or [1, 5])[:2])
         for item in items:
             anns = [(a, False) for a in ctx.raters(item)]
@@ -188,8 +206,8 @@ class LabelStudioExporter(Exporter):
         if dialogue:
             self.has_context = True
             data["context"] = dialogue
-        for i, text in enumerate(item.candidates):
-            data[answer_name(i)] = text
+        for i in range(max(self._width or 0, len(item.candidates))):
+            data[answer_name(i)] = item.candidates[i] if i < len(item.candidates) else ""
         self.max_candidates = max(self.max_candidates, len(item.candidates))
         return data
 

@@ -218,12 +218,13 @@ def parse_task(obj: Any, line: int | None, mapping: LsMapping) -> ParsedItem:
         if mapping.context:
             item.turns = _turns(data, mapping.context)
             used.add(mapping.context.key)
-        # Items may have fewer candidates than the config shows (answer3 absent): the
-        # present ones must come first, and there must be two.
-        present = [o for o in mapping.candidates if data.get(o.key) is not None]
+        # Items may have fewer candidates than the config shows (answer3 absent or empty):
+        # the present ones must come first, and there must be two.
+        present = [o for o in mapping.candidates if data.get(o.key) not in (None, "")]
         if mapping.candidates[: max(2, len(present))] != present:
-            missing = next(o for o in mapping.candidates if data.get(o.key) is None)
+            missing = next(o for o in mapping.candidates if data.get(o.key) in (None, ""))
             raise RecordError(f"data.{missing.key}", "is required by the labeling config")
+        used.update(o.key for o in mapping.candidates)
         for obj_ in present:
             item.candidates.append(ParsedCandidate(text=_text(data, obj_.key)))
             used.add(obj_.key)

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from annotation.exporters.pipeline import export_write
 from annotation.models import Annotation, TurnLabel
 from annotation.services.imports import dataset_import
 from bench.peers import ls_fixtures, ls_peer
@@ -55,7 +56,7 @@ def test_exports_written_by_label_studio_import(label_studio, make_project, tmp_
 
 
 def test_a_stepwise_export_goes_back_to_label_studio_and_returns(
-    label_studio, make_project, export, tmp_path
+    label_studio, make_project, tmp_path
 ):
     # Annotators named by the e-mail of Label Studio members, as a team going back has them.
     records = json.loads(json.dumps(PREFERENCE_ITEMS).replace('"alice"', '"ana@ls.example"')
@@ -65,7 +66,8 @@ def test_a_stepwise_export_goes_back_to_label_studio_and_returns(
                               if a["annotator"].endswith("@ls.example")]  # fmt: skip
     source = make_project("preference", label_schema={"principles": ["empathy", "safety"]})
     import_records(source, records)
-    manifest, out = export(source, "label_studio")
+    out = tmp_path / "export"
+    manifest = export_write(project=source, fmt="label_studio", options={}, out_dir=out)
     config = (out / "label_config.xml").read_text()
     back, users = ls_fixtures.go_back(out / manifest["files"][0]["path"], config)
     assert sum(len(t["annotations"]) for t in back) == 3
