@@ -23,6 +23,8 @@ from annotation.models import Annotation, Dataset, ImportRun, Item, Project, Pro
 from annotation.services.users import user_imported_get_or_create
 
 logger = logging.getLogger(__name__)
+# Imports of at least this many items refresh the item table's planner statistics.
+ANALYZE_AFTER_ITEMS = 1000
 
 
 @dataclass
@@ -264,6 +266,13 @@ def _import_in_transaction(
         writer.write(batch, result)
     if progress:
         progress(result.records_seen)
+    if result.items_created >= ANALYZE_AFTER_ITEMS and connection.vendor == "postgresql":
+        # Annotators start right after an import, before autovacuum's analyze: with the
+        # statistics of an emptier table the claim query sorts every open item (46 ms at
+        # 10,000 preference items) instead of walking item_stream_idx (0.2 ms). ANALYZE
+        # counts this transaction's own rows and its statistics commit with them.
+        with connection.cursor() as cur:
+            cur.execute("ANALYZE annotation_item")
 
 
 class _BulkWriter:
