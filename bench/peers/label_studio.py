@@ -246,6 +246,7 @@ def table(n: int, ls: dict[str, Phase], sw: dict[str, Phase]) -> tuple[str, dict
     def summary(p: dict[str, Phase]) -> dict[str, Any]:
         return {
             "import_s": round(p["import"].seconds, 3),
+            "import": p["import"].extra,
             "single": {k: {"p50": pct(getattr(p["single"], k), 50),
                            "p95": pct(getattr(p["single"], k), 95)}
                        for k in ("next_ms", "submit_ms")},
