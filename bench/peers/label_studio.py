@@ -1,7 +1,8 @@
 """Stepwise side by side with Label Studio: the same work, through their REST APIs, with the
 same client code, in one run.
 
-    python bench/peers/label_studio.py                 # 2,000 pairs, 100 + 300 cycles
+    python bench/peers/label_studio.py                 # 2,000 pairs, 100 + 300 cycles (~2 min
+                                                       # quiet; 3.5 min on the busy 2-core box)
     python bench/peers/label_studio.py --full          # 10,000 pairs, 300 + 1,000 (issue 13)
     python bench/peers/label_studio.py --n 50000       # the larger run (300 + 1,000 cycles)
     python bench/peers/label_studio.py --skip-install  # the Label Studio venv already exists
