@@ -142,7 +142,10 @@ class AssignmentNextApi(ProjectScopedApi):
         data.is_valid(raise_exception=True)
         exclude: list[int] = data.validated_data["exclude"]
         assignment = assignment_claim_next(
-            project=self.project, annotator=request.user, exclude_ids=exclude
+            project=self.project,
+            annotator=request.user,
+            exclude_ids=exclude,
+            render=not exclude,
         )
         if assignment is None:
             return Response(status=status.HTTP_204_NO_CONTENT)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from annotation.errors import ApplicationError
 from annotation.exporters.base import Exporter
+from annotation.exporters.label_studio import LabelStudioExporter
 from annotation.exporters.preference import (
     HelpSteer2Exporter,
     OpenAIPreferenceExporter,
@@ -30,6 +31,7 @@ EXPORTERS: dict[str, type[Exporter]] = {
         MathShepherdExporter,
         ProcessBenchExporter,
         Prm800kExporter,
+        LabelStudioExporter,
     )
 }
 EXPORT_FORMAT_NAMES: tuple[str, ...] = tuple(EXPORTERS)

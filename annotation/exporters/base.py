@@ -23,7 +23,7 @@ from annotation.models import Annotation, Project
 
 # Option name -> (default, validator description). Validation is in `options_validate`.
 LABEL_MODES = ("final", "per_annotator")
-FILE_FORMATS = ("jsonl", "parquet")
+FILE_FORMATS = ("jsonl", "json", "parquet")
 TIE_MODES = ("drop", "separate")
 PAIR_MODES = ("all", "best_vs_rest")
 CONVERSATION_MODES = ("auto", "standard", "conversational")
@@ -226,6 +226,9 @@ class Exporter:
     balanceable: ClassVar[bool] = False
     # The fields whose Dawid–Skene aggregator is fitted before streaming (final labels).
     aggregate_fields: ClassVar[tuple[str, ...]] = ()
+    # `file_format` when the caller gives none, and the ones this format can be written as.
+    default_file_format: ClassVar[str] = "jsonl"
+    file_formats: ClassVar[tuple[str, ...]] = ("jsonl", "parquet")
 
     def records(self, ctx: ExportContext, items: list[ItemData]) -> Iterator[Row]:
         raise NotImplementedError
@@ -236,10 +239,27 @@ class Exporter:
     def manifest_extra(self, ctx: ExportContext) -> dict[str, Any]:
         return {}
 
+    def extra_files(self, ctx: ExportContext) -> dict[str, str]:
+        """Files written beside the data once every row is out: relative name -> text."""
+        return {}
+
+
+def exporter_options_validate(exporter: Exporter, raw: dict[str, Any] | None) -> dict[str, Any]:
+    """`options_validate` with the format's default file format, refusing one it cannot
+    be written as; raises ApplicationError (field `options.<name>`)."""
+    opts = options_validate({"file_format": exporter.default_file_format, **(raw or {})})
+    if opts["file_format"] not in exporter.file_formats:
+        raise ApplicationError(
+            f"{exporter.name} is written as {' or '.join(exporter.file_formats)}",
+            field="options.file_format",
+        )
+    return opts
+
 
 class SplitWriter:
-    """Files of one config, one per split, written as rows arrive (JSONL line by line;
-    Parquet in row groups of `row_group_size` through pyarrow's ParquetWriter)."""
+    """Files of one config, one per split, written as rows arrive (JSONL line by line; JSON
+    as one array, a row per line; Parquet in row groups of `row_group_size` through
+    pyarrow's ParquetWriter)."""
 
     def __init__(
         self, out_dir: Path, config: str, file_format: str, schema: Callable[[], Any],
@@ -255,20 +275,25 @@ class SplitWriter:
         self.counts: Counter[str] = Counter()
 
     def relpath(self, split: str) -> str:
-        ext = "jsonl" if self.file_format == "jsonl" else "parquet"
+        ext = self.file_format
         return f"{self.config}/{split}-00000-of-00001.{ext}"
 
     def write(self, split: str, row: dict[str, Any], line: str | None = None) -> None:
         """Write one row; `line` is its JSON encoding when the caller already has it."""
         self.counts[split] += 1
-        if self.file_format == "jsonl":
+        if self.file_format in ("jsonl", "json"):
             fh = self._files.get(split)
             if fh is None:
                 path = self.out_dir / self.relpath(split)
                 path.parent.mkdir(parents=True, exist_ok=True)
                 fh = self._files[split] = open(path, "w", encoding="utf-8", buffering=1 << 20)  # noqa: SIM115
+                if self.file_format == "json":
+                    fh.write("[\n")
+            elif self.file_format == "json":
+                fh.write(",\n")
             fh.write(line if line is not None else _dumps(row))
-            fh.write("\n")
+            if self.file_format == "jsonl":
+                fh.write("\n")
             return
         buf = self._buffers.setdefault(split, [])
         buf.append(row)
@@ -297,5 +322,7 @@ class SplitWriter:
             for split in list(self._buffers):
                 self._flush(split)
         for fh in self._files.values():
+            if self.file_format == "json":
+                fh.write("\n]\n")
             fh.close()
         return {split: self.relpath(split) for split in self._files}

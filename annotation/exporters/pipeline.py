@@ -27,7 +27,7 @@ from annotation.exporters.base import (
     ExportContext,
     Exporter,
     SplitWriter,
-    options_validate,
+    exporter_options_validate,
     serialise,
     split_of,
 )
@@ -209,7 +209,7 @@ def export_write(
     Raises ApplicationError (field `format` or `options.<name>`) before writing anything.
     """
     exporter = export_format_check(project=project, fmt=fmt)
-    opts = options_validate(options)
+    opts = exporter_options_validate(exporter, options)
     sources = export_sources(project=project, options=opts)
     query_sources = (*sources, Annotation.Source.ADJUDICATION, Annotation.Source.GOLD)
     users = dict(
@@ -280,6 +280,8 @@ def export_write(
         if progress:
             progress(done, total_items)
     paths = writer.close()
+    for rel, text in exporter.extra_files(ctx).items():
+        (out_dir / rel).write_text(text, encoding="utf-8")
 
     files = []
     for split in sorted(paths, key=lambda s: ("train", "test", "ties").index(s)

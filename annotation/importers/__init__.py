@@ -16,6 +16,7 @@ _REGISTRY: dict[str, str] = {
     "annomi": "annotation.importers.annomi:AnnoMIImporter",
     "counsel_chat": "annotation.importers.counsel_chat:CounselChatImporter",
     "trl_preference": "annotation.importers.trl_preference:TrlPreferenceImporter",
+    "label_studio": "annotation.importers.label_studio:LabelStudioImporter",
 }
 
 FORMAT_NAMES: tuple[str, ...] = tuple(_REGISTRY)

@@ -185,6 +185,10 @@ class Importer:
     # importers.split); this is their default. None: the format takes no split.
     split_default: ClassVar[str | None] = None
 
+    def options_check(self, *, options: dict[str, Any], project_kind: str | None) -> None:
+        """Check option values for a project of `project_kind` before any file is read
+        (an upload is refused at once); raises ApplicationError. Most formats need not."""
+
     def parse(
         self, stream: BinaryIO, *, options: dict[str, Any], max_line_bytes: int
     ) -> Iterator[ParseEvent]:
@@ -470,17 +474,12 @@ def req_object(value: Any, name: str) -> dict[str, Any]:
     return value
 
 
+_TYPE_NAMES = {type(None): "null", bool: "boolean", int: "integer", float: "number",
+               str: "string", list: "list", dict: "object"}  # fmt: skip
+
+
 def type_name(value: Any) -> str:
-    if value is None:
-        return "null"
-    return {
-        bool: "boolean",
-        int: "integer",
-        float: "number",
-        str: "string",
-        list: "list",
-        dict: "object",
-    }.get(type(value), type(value).__name__)
+    return _TYPE_NAMES.get(type(value), type(value).__name__)
 
 
 def gsm8k_final_answer(text: str) -> str:

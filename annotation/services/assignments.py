@@ -51,9 +51,14 @@ def assignment_claim_next(
     exclude_ids: tuple[int, ...] | list[int] = (),
     now: datetime | None = None,
     rng: random.Random | None = None,
+    render: bool = False,
 ) -> Assignment | None:
     """The annotator's next item: a lease they already hold (other than `exclude_ids`), else a
     new claim on the highest-priority, then oldest, item that still needs annotators.
+
+    `render`: the item is shown now, so a new lease starts its time-on-item at once (one
+    write and one commit fewer than claiming, then `assignment_mark_rendered`). A lease
+    already held is returned as it is; mark it rendered as before.
 
     Gold items (known answers, for annotator accuracy) are drawn instead with probability
     label_schema["gold_rate"] when the project has some the annotator has not seen; they look
@@ -92,7 +97,9 @@ def assignment_claim_next(
         item = gold.order_by("id").first()
         if item is not None:
             with transaction.atomic():
-                return _lease(project=project, annotator=annotator, item=item, now=now)
+                return _lease(
+                    project=project, annotator=annotator, item=item, now=now, render=render
+                )
     with transaction.atomic():
         candidates = (
             Item.objects.filter(project=project, is_complete=False, is_gold=False)
@@ -119,19 +126,29 @@ def assignment_claim_next(
             item = _first_open(candidates[:20], project=project, now=now)
         if item is None:
             return None
-        return _lease(project=project, annotator=annotator, item=item, now=now)
+        return _lease(project=project, annotator=annotator, item=item, now=now, render=render)
 
 
-def _lease(*, project: Project, annotator: User, item: Item, now: datetime) -> Assignment:
+def _lease(
+    *, project: Project, annotator: User, item: Item, now: datetime, render: bool = False
+) -> Assignment:
     expires = now + timedelta(seconds=settings.STEPWISE_LEASE_SECONDS)
     # The only row of ours this item can have is an expired lease (the claim query excluded
     # the rest): renew it, else create the lease. Two queries, no savepoint.
     renewed = Assignment.objects.filter(item=item, annotator=annotator).update(
         status=Assignment.Status.ACTIVE, claimed_at=now, expires_at=expires
     )
+    pairs = label_kind_for(project).compares_pairs
     if renewed:
         assignment = Assignment.objects.get(item=item, annotator=annotator)
+        if pairs and assignment.left_candidate_id is None:
+            left, right = _choose_pair(item.id)
+            if left is not None:
+                assignment.left_candidate_id, assignment.right_candidate_id = left, right
+                assignment.save(update_fields=["left_candidate", "right_candidate"])
     else:
+        # The pair and its sides go into the new row itself: no UPDATE after the INSERT.
+        left, right = _choose_pair(item.id) if pairs else (None, None)
         assignment = Assignment.objects.create(
             item=item,
             annotator=annotator,
@@ -139,9 +156,10 @@ def _lease(*, project: Project, annotator: User, item: Item, now: datetime) -> A
             status=Assignment.Status.ACTIVE,
             claimed_at=now,
             expires_at=expires,
+            first_rendered_at=now if render else None,
+            left_candidate_id=left,
+            right_candidate_id=right,
         )
-    if assignment.left_candidate_id is None and label_kind_for(project).compares_pairs:
-        _choose_pair(assignment)
     assignment.item = item
     return assignment
 
@@ -158,20 +176,16 @@ def _first_open(candidates: Iterable[Item], *, project: Project, now: datetime) 
     return None
 
 
-def _choose_pair(assignment: Assignment) -> None:
-    """Pick the pair to compare and which side each goes, at random, and store both."""
+def _choose_pair(item_id: int) -> tuple[int | None, int | None]:
+    """The pair to compare and which side each goes, at random: (left, right) candidate ids,
+    or (None, None) for an item with fewer than two candidates."""
     ids = list(
-        Candidate.objects.filter(item_id=assignment.item_id)
-        .order_by("index")
-        .values_list("id", flat=True)
+        Candidate.objects.filter(item_id=item_id).order_by("index").values_list("id", flat=True)
     )
     if len(ids) < 2:
-        return
-    rng = random.SystemRandom()
-    left, right = rng.sample(ids, 2)
-    assignment.left_candidate_id = left
-    assignment.right_candidate_id = right
-    assignment.save(update_fields=["left_candidate", "right_candidate"])
+        return None, None
+    left, right = random.SystemRandom().sample(ids, 2)
+    return left, right
 
 
 def assignment_mark_rendered(*, assignment: Assignment, now: datetime | None = None) -> None:

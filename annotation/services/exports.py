@@ -18,7 +18,7 @@ from django.conf import settings
 from django.db import transaction
 
 from annotation.errors import ApplicationError
-from annotation.exporters.base import options_validate
+from annotation.exporters.base import exporter_options_validate
 from annotation.models import ExportRun, Project, User
 from annotation.services.runs import (
     RunBeat,
@@ -46,8 +46,8 @@ def export_options_check(
     """
     from annotation.exporters.pipeline import export_format_check, export_sources
 
-    export_format_check(project=project, fmt=fmt)
-    opts = options_validate(options)
+    exporter = export_format_check(project=project, fmt=fmt)
+    opts = exporter_options_validate(exporter, options)
     export_sources(project=project, options=opts)
     return opts
 

@@ -25,12 +25,14 @@ _BOM = b"\xef\xbb\xbf"
 
 
 def import_options_check(
-    *, fmt: str, options: Mapping[str, Any] | None, upload: bool
+    *, fmt: str, options: Mapping[str, Any] | None, upload: bool, project_kind: str | None = None
 ) -> dict[str, Any]:
     """The options of an import of `fmt`, checked; ApplicationError names `options.<name>`.
 
     An option the format does not take is refused (a typo would otherwise be ignored), and
-    so is one naming a server file (`answers`) when it comes with an upload.
+    so is one naming a server file (`answers`) when it comes with an upload. Then the
+    format checks its own values for a project of `project_kind` (label_studio: the
+    labeling config), before any file is read.
     """
     importer = importer_get(fmt)  # UnknownFormatError is an ApplicationError on `format`
     options = dict(options or {})
@@ -47,6 +49,15 @@ def import_options_check(
                 "names a file on the server; it can only be given on the command line",
                 field=f"options.{name}",
             )
+    try:
+        importer.options_check(options=options, project_kind=project_kind)
+    except ApplicationError as exc:
+        field = exc.field or ""
+        raise ApplicationError(
+            exc.message,
+            code=exc.code,
+            field=field if field.startswith("options") else f"options.{field}".rstrip("."),
+        ) from exc
     return options
 
 

@@ -46,12 +46,12 @@ def import_run_create(
 
     Raises ApplicationError (field `format`) at once for an unknown format or one that does
     not fit the project's kind, so the caller can answer 400 instead of queueing a doomed run;
-    ApplicationError (field `options.<name>`) for an option the format does not take or one
-    naming a server file; and ApplicationError (field `file`) for a blank file or one over the
+    ApplicationError (field `options.<name>`) for an option the format does not take, one
+    naming a server file or a bad value the format checks up front (a labeling config); and ApplicationError (field `file`) for a blank file or one over the
     size limit or the project's quota.
     """
     import_format_check(project=project, fmt=fmt)
-    options = import_options_check(fmt=fmt, options=options, upload=True)
+    options = import_options_check(fmt=fmt, options=options, upload=True, project_kind=project.kind)
     upload_check_not_blank(chunks=upload.chunks())
     # One upload at a time per project, so two cannot both fit under the quota's last bytes.
     Project.objects.select_for_update(no_key=True).filter(id=project.id).first()

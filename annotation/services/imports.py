@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 
 from annotation.errors import ApplicationError
 from annotation.importers import UnknownFormatError, importer_get
@@ -30,6 +30,8 @@ from annotation.services.import_copy import copy_pipeline_scope
 from annotation.services.import_writer import ImportWriter, WriteCounts
 
 logger = logging.getLogger(__name__)
+# Imports of at least this many items refresh the item table's planner statistics.
+ANALYZE_AFTER_ITEMS = 1000
 
 
 @dataclass
@@ -151,34 +153,52 @@ def dataset_import(
         return result
     problem = dataset_fields_check(name=dataset_name, license=dataset_license)
     try:
-        options = import_options_check(fmt=fmt, options=options, upload=False)
+        options = import_options_check(
+            fmt=fmt, options=options, upload=False, project_kind=project.kind
+        )
         split = import_split_get(fmt=fmt, options=options)
     except ApplicationError as exc:
         problem = problem or ImportIssue(None, exc.field or "", exc.message)
     if problem:
         result.add_error(problem)
         return result
+    # Formats whose parsing depends on the project's kind (label_studio) read it here; it is
+    # not a user option (import_options_check refuses it from the caller).
+    options = {**options, "project_kind": project.kind}
     try:
-        with transaction.atomic(), copy_pipeline_scope():
-            _import_in_transaction(
-                project=project,
-                dataset_name=dataset_name,
-                importer_events=importer.parse(
-                    stream,
-                    options=options,
-                    max_line_bytes=settings.STEPWISE_IMPORT_MAX_LINE_BYTES,
-                ),
-                fmt=fmt,
-                user=user,
-                dataset_license=dataset_license,
-                dataset_provenance=dataset_provenance,
-                result=result,
-                progress=progress,
-                split=split,
-            )
+        with transaction.atomic():
+            with copy_pipeline_scope():
+                _import_in_transaction(
+                    project=project,
+                    dataset_name=dataset_name,
+                    importer_events=importer.parse(
+                        stream,
+                        options=options,
+                        max_line_bytes=settings.STEPWISE_IMPORT_MAX_LINE_BYTES,
+                    ),
+                    fmt=fmt,
+                    user=user,
+                    dataset_license=dataset_license,
+                    dataset_provenance=dataset_provenance,
+                    result=result,
+                    progress=progress,
+                    split=split,
+                )
+            _statistics_refresh(result)
     except ImportRejectedError as exc:
         return exc.result
     return result
+
+
+def _statistics_refresh(result: ImportResult) -> None:
+    """After a large import, ANALYZE the item table (PostgreSQL) inside the import's
+    transaction, once its COPYs are done. Annotators start right after an import, before
+    autovacuum's analyze: with the statistics of an emptier table the claim query sorts every
+    open item (46 ms at 10,000 preference items) instead of walking item_stream_idx (0.2 ms).
+    ANALYZE counts this transaction's own rows and its statistics commit with them."""
+    if result.items_created >= ANALYZE_AFTER_ITEMS and connection.vendor == "postgresql":
+        with connection.cursor() as cur:
+            cur.execute("ANALYZE annotation_item")
 
 
 def _import_in_transaction(

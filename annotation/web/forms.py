@@ -57,15 +57,30 @@ class ImportCreateForm(forms.Form):
         help_text="With a custom regular expression: what separates two steps, e.g. "
         r"\n(?=\d+\.) to split before numbered lines.",
     )
+    label_config = forms.FileField(
+        required=False,
+        help_text="Label Studio files only: the project's labeling config (XML), from Settings "
+        "→ Labeling Interface → Code.",
+    )
 
     def __init__(self, *args: Any, project: Project, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        cast(forms.ChoiceField, self.fields["format"]).choices = format_choices(
-            project_kind=project.kind
-        )
+        choices = format_choices(project_kind=project.kind)
+        cast(forms.ChoiceField, self.fields["format"]).choices = choices
         # The split fields are shown for kinds whose parts can be cut out of text (steps).
         self.offers_split = label_kind_for(project).splits_text
+        # The labeling-config file for kinds that some format reads with one (Label Studio).
+        self.offers_label_config = any(
+            "label_config" in importer_get(name).options_help for name, _ in choices
+        )
 
     def import_options(self) -> dict[str, str]:
-        """The format options the form asks for (only those set)."""
-        return {k: self.cleaned_data[k] for k in ("split", "split_pattern") if self.cleaned_data[k]}
+        """The format options the form asks for (only those set); the Label Studio config
+        is read as UTF-8."""
+        options = {
+            k: self.cleaned_data[k] for k in ("split", "split_pattern") if self.cleaned_data[k]
+        }
+        upload = self.cleaned_data.get("label_config")
+        if upload:
+            options["label_config"] = upload.read(2_000_000).decode("utf-8", errors="replace")
+        return options

@@ -37,6 +37,11 @@ class Command(BaseCommand):
         parser.add_argument("--dataset", help="dataset name (default: the file name)")
         parser.add_argument("--answers", help="GSM8K-style JSONL with reference answers")
         parser.add_argument(
+            "--label-config",
+            metavar="XML_FILE",
+            help="label_studio: the Label Studio project's labeling config (XML)",
+        )
+        parser.add_argument(
             "--split",
             choices=tuple(SPLIT_MODES),
             help="native, gsm8k_solutions: how to cut reasoning text into steps ("
@@ -69,6 +74,11 @@ class Command(BaseCommand):
             options["split"] = opts["split"]
         if opts["split_pattern"]:
             options["split_pattern"] = opts["split_pattern"]
+        if opts["label_config"]:
+            config = Path(opts["label_config"])
+            if not config.is_file():
+                raise CommandError(f"label-config: no such file {config}")
+            options["label_config"] = config.read_text(encoding="utf-8", errors="replace")
         started = time.perf_counter()
         try:
             # A project created for this import goes away with a rejected file.

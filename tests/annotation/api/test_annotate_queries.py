@@ -18,9 +18,10 @@ from annotation.models import Annotation, Project, Role
 from annotation.services.imports import dataset_import
 
 # token+user, project with role | held lease, savepoint, candidates, their leases, renewal
-# of an expired own lease, insert, release | render mark | item, its kind's part |
-# suggestions. Preference: +2 (the candidate ids, the stored pair and sides) and its turns.
-CLAIM_QUERIES = {"step_labels": 13, "dialogue_coding": 13, "preference": 16}
+# of an expired own lease, insert (rendered at once), release | item, its kind's part |
+# suggestions. Preference: +1 (the candidate ids; the pair and sides go into the insert) and
+# its turns.
+CLAIM_QUERIES = {"step_labels": 12, "dialogue_coding": 12, "preference": 14}
 # token+user, project with role, assignment | savepoint, assignment and item FOR UPDATE,
 # part ids, annotation insert, assignment update, label rows, revision, item counters,
 # release | the revision for the response's labels. Preference: +1 (principle rows).

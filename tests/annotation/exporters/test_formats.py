@@ -46,7 +46,7 @@ def steps_project(import_native):
 def test_registry_and_options():
     assert set(EXPORTERS) == {
         "trl_preference", "openai_preference", "helpsteer2", "trl_stepwise", "math_shepherd",
-        "processbench", "prm800k",
+        "processbench", "prm800k", "label_studio",
     }  # fmt: skip
     with pytest.raises(ApplicationError, match="format: unknown export format"):
         exporter_get("csv")
