@@ -12,9 +12,11 @@ from annotation.services.projects import membership_set, project_create
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 # CI clones the project beside shared/; a developer's checkout is /work/main beside /work/shared.
+# A worktree under /work/wt/<name> finds it two levels further up.
 for candidate in (
     Path(__file__).resolve().parents[1] / ".." / "shared" / "data",
     Path(__file__).resolve().parents[2] / "shared" / "data",
+    Path(__file__).resolve().parents[3] / "shared" / "data",
 ):
     if candidate.is_dir():
         SHARED_DATA = candidate.resolve()

@@ -41,7 +41,7 @@ def step_views(ctx: ExportContext, item: ItemData) -> Iterator[StepView | None]:
     """The versions of this item to export under the `labels` option."""
     n = len(item.steps)
     raters = ctx.raters(item)
-    excluded = set(ctx.options["exclude_finish_reasons"])
+    excluded = ctx.excluded_finish
     if not ctx.final:
         for ann in raters:
             if ann.finish_reason in excluded:
@@ -124,7 +124,7 @@ def step_views(ctx: ExportContext, item: ItemData) -> Iterator[StepView | None]:
 
 
 def _single_view(
-    ctx: ExportContext, item: ItemData, ann: Any, excluded: set[str]
+    ctx: ExportContext, item: ItemData, ann: Any, excluded: frozenset[str]
 ) -> StepView | None:
     """Final labels of an item with one annotator: theirs, confidence 1 (the common case
     of a fresh import; no aggregation to do)."""
@@ -158,33 +158,56 @@ def _bool_steps(
 ) -> tuple[list[str], list[bool], list[float | None], list[int]] | None:
     """(steps, labels, mc values, step indexes) under the neutral mapping and the
     truncation option; None when the view fails the confidence filter or has no label."""
-    neutral = ctx.options["neutral"]
-    min_conf = ctx.options["min_confidence"]
+    return _bool_ratings(ctx, item, view.ratings, view.confidence)
+
+
+def _bool_ratings(
+    ctx: ExportContext, item: ItemData, ratings: list[int | None], confidence: list[float] | None
+) -> tuple[list[str], list[bool], list[float | None], list[int]] | None:
+    """`_bool_steps` of per-step ratings; `confidence` None means 1.0 everywhere."""
+    options = ctx.options
+    neutral = options["neutral"]
+    min_conf = options["min_confidence"]
+    truncate = options["truncate_after_first_error"]
+    mc_values = item.mc_values
     steps: list[str] = []
     labels: list[bool] = []
     mc: list[float | None] = []
     kept: list[int] = []
     for i, text in enumerate(item.steps):
-        r = view.ratings[i]
+        r = ratings[i]
         if r is None:
             break
-        if view.confidence[i] < min_conf:
+        if confidence is not None and confidence[i] < min_conf:
             ctx.dropped["min_confidence"] += 1
             return None
-        if r == 0 and neutral == "drop":
-            continue
-        label = r == 1 or (r == 0 and neutral == "true")
+        if r == 0:
+            if neutral == "drop":
+                continue
+            label = neutral == "true"
+        else:
+            label = r == 1
         steps.append(text)
         labels.append(label)
-        mc.append(item.mc_values.get(i))
+        mc.append(mc_values.get(i))
         kept.append(i)
-        if r == -1 and ctx.options["truncate_after_first_error"]:
+        if r == -1 and truncate:
             break
     if not steps:
         ctx.dropped["no_labels"] += 1
         return None
-    for lab in labels:
-        ctx.step_labels["true" if lab else "false"] += 1
+    # Counted in the order the classes first appear (the manifest lists them so).
+    n_true = sum(labels)
+    n_false = len(labels) - n_true
+    counts = ctx.step_labels
+    if labels[0]:
+        counts["true"] += n_true
+        if n_false:
+            counts["false"] += n_false
+    else:
+        counts["false"] += n_false
+        if n_true:
+            counts["true"] += n_true
     return steps, labels, mc, kept
 
 
@@ -211,15 +234,42 @@ class _StepExporter(Exporter):
 
 def _boolean_views(
     ctx: ExportContext, items: list[ItemData]
-) -> Iterator[tuple[ItemData, Any, Any]]:
-    """(item, label view, boolean steps) for every exportable view of every item."""
+) -> Iterator[tuple[ItemData, str, Any]]:
+    """(item, the record's `source` column, boolean steps) for every exportable view of
+    every item.
+
+    Items with one annotator and nothing adjudicated (a fresh import: most items of a big
+    project) take a direct path with the same result as `_single_view` + `_bool_steps`,
+    without building a view.
+    """
+    final = ctx.final
+    keep = ctx.rater_sources
+    direct = final and ctx.options["min_agreement"] is None
+    excluded = ctx.excluded_finish
     for item in items:
+        anns = item.annotations
+        if direct and len(anns) == 1 and anns[0].source in keep:
+            ann = anns[0]
+            if ann.finish_reason in excluded:
+                ctx.dropped["finish_reason"] += 1
+                continue
+            ratings = ann.step_ratings(len(item.steps))
+            source = "single+consensus" if ann.source == _CONSENSUS else "single"
+            ctx.final_sources[source] += sum(r is not None for r in ratings)
+            ctx.annotators_used[ann.annotator_id] += 1
+            built = _bool_ratings(ctx, item, ratings, None)
+            if built is not None:
+                yield item, source, built
+            continue
         for view in step_views(ctx, item):
             if view is None:
                 continue
             built = _bool_steps(ctx, item, view)
             if built is not None:
-                yield item, view, built
+                yield item, view.source if final else view.annotator, built
+
+
+_CONSENSUS = str(Annotation.Source.CONSENSUS)
 
 
 class TrlStepwiseExporter(_StepExporter):
@@ -228,7 +278,7 @@ class TrlStepwiseExporter(_StepExporter):
 
     def records(self, ctx: ExportContext, items: list[ItemData]) -> Iterator[Row]:
         want_mc = ctx.options["mc_values"]
-        for item, view, (steps, labels, mc, _) in _boolean_views(ctx, items):
+        for item, source, (steps, labels, mc, _) in _boolean_views(ctx, items):
             data: dict[str, Any] = {
                 "prompt": item.prompt,
                 "completions": steps,
@@ -237,7 +287,7 @@ class TrlStepwiseExporter(_StepExporter):
             if want_mc:
                 data["mc_values"] = mc
             data["id"] = item.external_id
-            data["source"] = view.source if ctx.final else view.annotator
+            data["source"] = source
             yield Row(data, item.group_key, "positive" if all(labels) else "negative")
 
     def arrow_schema(self, ctx: ExportContext) -> Any:
@@ -270,7 +320,7 @@ class MathShepherdExporter(_StepExporter):
 
     def records(self, ctx: ExportContext, items: list[ItemData]) -> Iterator[Row]:
         tag = ctx.options["step_tag"]
-        for item, view, (steps, labels, _, _) in _boolean_views(ctx, items):
+        for item, source, (steps, labels, _, _) in _boolean_views(ctx, items):
             parts_in, parts_label = [], []
             for k, (text, lab) in enumerate(zip(steps, labels, strict=True), start=1):
                 clean = text.replace(tag, "").strip()
@@ -284,7 +334,7 @@ class MathShepherdExporter(_StepExporter):
                 "label": f"{prompt} " + "\n".join(parts_label),
                 "task": ctx.options["task"] or str(item.metadata.get("task", "")),
                 "id": item.external_id,
-                "source": view.source if ctx.final else view.annotator,
+                "source": source,
             }
             yield Row(data, item.group_key, "positive" if all(labels) else "negative")
 
