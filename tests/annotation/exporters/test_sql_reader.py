@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
 from annotation.exporters import EXPORTERS, pipeline
@@ -172,7 +172,8 @@ def test_prefetching_reader_outside_a_transaction_writes_the_same(make_project, 
         )
     finally:
         pipeline.CHUNK_ITEMS = pipeline_chunk
-    serial = export_write(project=project, fmt="trl_stepwise", options={}, out_dir=tmp_path / "b")
+    with transaction.atomic():  # inside a transaction the reader stays on this connection
+        export_write(project=project, fmt="trl_stepwise", options={}, out_dir=tmp_path / "b")
     assert threaded["counts"]["total"] == 25
     assert _export_files(tmp_path / "a") == _export_files(tmp_path / "b")
 
