@@ -3,7 +3,7 @@
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView
 
-from annotation.api import views
+from annotation.api import backup_views, views
 
 app_name = "api"
 
@@ -15,7 +15,9 @@ urlpatterns = [
     path("schemas/import/", views.ImportSchemaApi.as_view(), name="schema-import"),
     path("auth/token/", views.AuthTokenCreateApi.as_view(), name="auth-token"),
     path("projects/", views.ProjectListCreateApi.as_view(), name="project-list"),
+    path("backups/restore/", backup_views.ProjectRestoreApi.as_view(), name="project-restore"),
     path(project, views.ProjectDetailApi.as_view(), name="project-detail"),
+    path(f"{project}backup/", backup_views.ProjectBackupApi.as_view(), name="project-backup"),
     path(f"{project}members/", views.MemberListSetApi.as_view(), name="member-list"),
     path(f"{project}members/<int:pk>/", views.MemberDeleteApi.as_view(), name="member-detail"),
     path(f"{project}datasets/", views.DatasetListCreateApi.as_view(), name="dataset-list"),

@@ -36,6 +36,7 @@ from annotation.services.projects import project_create
 from annotation.services.users import user_api_token_regenerate
 from annotation.web.access import project_and_role
 from annotation.web.annotate import ANNOTATE_ROLES
+from annotation.web.backup import ProjectRestoreForm
 from annotation.web.forms import ImportCreateForm, ProjectCreateForm
 from annotation.web.review import REVIEW_ROLES
 
@@ -165,6 +166,9 @@ def _project_render(
         "members": list(membership_list(project=project)) if role in LIST_MEMBERS else [],
         "runs": _runs(project) if role in READ_ITEMS else [],
         "form": (form or ImportCreateForm(project=project)) if can_manage else None,
+        "restore_form": ProjectRestoreForm(prefix="restore", initial={"back": project.slug})
+        if can_manage
+        else None,
     }
     return render(request, "web/project_detail.html", context, status=status)
 

@@ -1,0 +1,356 @@
+"""Restoring a project backup (see `annotation.backup.writer` for the format).
+
+All or nothing: every row is inserted in one transaction, and anything wrong — a newer
+format, a slug that exists, a row that does not fit its model, a truncated file — raises
+`ApplicationError` naming the line, and nothing is kept.
+
+Rows are inserted in the order they were written (each model's rows in old id order), so
+new ids keep the old order and everything that orders by id (exports, agreement) sees the
+project as it was. Foreign keys are remapped through `IdMaps`; users are matched by
+username and created (without a usable password) when missing.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, BinaryIO
+
+from django.core.exceptions import ValidationError
+from django.db import DatabaseError, IntegrityError, connection, models, transaction
+from django.db.models.fields import NOT_PROVIDED
+
+from annotation.backup.idmap import IdMaps
+from annotation.backup.registry import USER_FIELDS, USER_SECTION, BackupSection, backup_section_get
+from annotation.backup.writer import FORMAT_NAME, FORMAT_VERSION
+from annotation.errors import ApplicationError
+from annotation.models import Project, User
+
+# One line holds a batch of at most 1,000 rows (~1 MB); a single very large row may be
+# bigger. Anything over this is refused rather than read into memory.
+MAX_LINE_BYTES = 256 << 20
+_USER_LABEL = User._meta.label_lower
+_PROJECT_LABEL = Project._meta.label_lower
+
+
+def _bad(message: str, **kw: Any) -> ApplicationError:
+    return ApplicationError(message, code="invalid_backup", **kw)
+
+
+def _open(stream: BinaryIO) -> BinaryIO:
+    """The backup's bytes, gunzipped when they are gzip (by their magic number). The
+    stream must be seekable (a file, an upload, BytesIO)."""
+    start = stream.tell()
+    magic = stream.read(4)
+    stream.seek(start)
+    if magic[:2] == b"\x1f\x8b":
+        return gzip.GzipFile(fileobj=stream, mode="rb")  # type: ignore[return-value]
+    if magic == b"\x28\xb5\x2f\xfd":
+        raise _bad("this is a zstd-compressed file; Stepwise writes and reads gzip backups")
+    return stream
+
+
+def _lines(stream: BinaryIO) -> Iterator[tuple[int, Any]]:
+    f = _open(stream)
+    n = 0
+    while True:
+        try:
+            raw = f.readline(MAX_LINE_BYTES + 1)
+        except (OSError, EOFError, zlib.error) as exc:
+            raise _bad(f"line {n + 1}: the file is damaged or cut short ({exc})") from None
+        if not raw:
+            return
+        n += 1
+        if len(raw) > MAX_LINE_BYTES:
+            raise _bad(f"line {n}: longer than {MAX_LINE_BYTES >> 20} MB")
+        if not raw.strip():
+            continue
+        try:
+            yield n, json.loads(raw)
+        except ValueError as exc:
+            raise _bad(f"line {n}: not JSON ({exc})") from None
+
+
+def backup_header_check(header: Any) -> dict[str, Any]:
+    """The header line, checked; raises ApplicationError for another format or a newer
+    version than this server reads."""
+    if not isinstance(header, dict) or header.get("format") != FORMAT_NAME:
+        raise _bad("line 1: not a Stepwise project backup (no backup header)")
+    version = header.get("version")
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise _bad("line 1: the backup header has no valid version")
+    if version > FORMAT_VERSION:
+        raise ApplicationError(
+            f"this backup was written in backup format version {version}, newer than this "
+            f"Stepwise reads (version {FORMAT_VERSION}); upgrade Stepwise to restore it",
+            code="unsupported_version",
+        )
+    project = header.get("project")
+    if not isinstance(project, dict) or not isinstance(project.get("slug"), str):
+        raise _bad("line 1: the backup header names no project")
+    return header
+
+
+@dataclass
+class _Plan:
+    """How to turn one batch's rows (of given fields) into INSERT parameters."""
+
+    fields: list[models.Field]  # the model fields inserted, in order
+    positions: list[int | None]  # for each: its column in the row, None = default
+    defaults: list[Any]
+    pk_position: int
+
+
+class _Restore:
+    def __init__(self, header: dict[str, Any], slug: str | None) -> None:
+        self.header = header
+        self.slug = slug
+        self.maps = IdMaps()
+        self.project: Project | None = None
+        self.counts: dict[str, int] = {}
+        self.ended = False
+        self._plans: dict[tuple[str, tuple[str, ...]], _Plan] = {}
+
+    # --- one line ---------------------------------------------------------------------
+
+    def line(self, n: int, obj: Any) -> None:
+        if self.ended:
+            raise _bad(f"line {n}: data after the end marker")
+        if not isinstance(obj, dict):
+            raise _bad(f"line {n}: expected an object")
+        if obj.get("end") is True:
+            self._end(n, obj)
+            return
+        label, fields, rows = obj.get("model"), obj.get("fields"), obj.get("rows")
+        if (
+            not isinstance(label, str)
+            or not isinstance(fields, list)
+            or not all(isinstance(f, str) for f in fields)
+            or not isinstance(rows, list)
+        ):
+            raise _bad(f"line {n}: expected model, fields and rows")
+        for row in rows:
+            if not isinstance(row, list) or len(row) != len(fields):
+                raise _bad(f"line {n}: a {label} row does not have {len(fields)} values")
+        try:
+            if label == USER_SECTION:
+                self._users(fields, rows)
+            else:
+                section = backup_section_get(label)
+                if section is None:
+                    raise _bad(f"unknown section {label!r}")
+                self._rows(section, fields, rows)
+        except ApplicationError as exc:
+            raise ApplicationError(
+                f"line {n} ({label}): {exc.message}", code=exc.code, field=exc.field,
+                details={"line": n, "model": label},
+            ) from None  # fmt: skip
+        self.counts[label] = self.counts.get(label, 0) + len(rows)
+
+    def _end(self, n: int, obj: dict[str, Any]) -> None:
+        expected = obj.get("counts")
+        if not isinstance(expected, dict):
+            raise _bad(f"line {n}: the end marker has no counts")
+        for label, count in expected.items():
+            if self.counts.get(label, 0) != count:
+                raise _bad(
+                    f"line {n}: the backup announces {count} {label} rows but holds "
+                    f"{self.counts.get(label, 0)}"
+                )
+        self.ended = True
+
+    # --- users ------------------------------------------------------------------------
+
+    def _users(self, fields: list[str], rows: list[list[Any]]) -> None:
+        if "id" not in fields or "username" not in fields:
+            raise _bad("user rows need id and username")
+        unknown = set(fields) - {"id", *USER_FIELDS}
+        if unknown:
+            raise _bad(f"unknown user field {sorted(unknown)[0]!r}")
+        users = self.maps.map(_USER_LABEL)
+        for row in rows:
+            values = dict(zip(fields, row, strict=True))
+            old = values.pop("id")
+            if not isinstance(old, int):
+                raise _bad("a user id is not an integer")
+            user = User.objects.filter(username=values["username"]).first()
+            if user is None:
+                user = User(**{k: v for k, v in values.items() if v is not None})
+                try:
+                    user.full_clean(exclude=["password"])
+                except ValidationError as exc:
+                    raise _bad(f"user {values['username']!r}: {_message(exc)}") from None
+                user.set_unusable_password()
+                user.save()
+            users.add(old, user.id)
+
+    # --- section rows -----------------------------------------------------------------
+
+    def _plan(self, section: BackupSection, fields: list[str]) -> _Plan:
+        key = (section.label, tuple(fields))
+        plan = self._plans.get(key)
+        if plan is not None:
+            return plan
+        meta = section.model._meta
+        by_att = {f.attname: f for f in meta.concrete_fields}
+        unknown = [f for f in fields if f not in by_att]
+        if unknown:
+            raise _bad(f"field {unknown[0]!r} is unknown to this version of Stepwise")
+        pk = meta.pk.attname
+        if pk not in fields:
+            raise _bad(f"rows have no {pk}")
+        insert, positions, defaults = [], [], []
+        for f in meta.concrete_fields:
+            if f.attname == pk:
+                continue
+            if f.attname in fields:
+                insert.append(f)
+                positions.append(fields.index(f.attname))
+                defaults.append(None)
+            elif f.has_default():
+                insert.append(f)
+                positions.append(None)
+                defaults.append(f.get_default())
+            elif f.db_default is not NOT_PROVIDED:
+                continue  # the database fills it
+            elif f.null:
+                insert.append(f)
+                positions.append(None)
+                defaults.append(None)
+            else:
+                raise _bad(f"rows lack field {f.attname!r}, which has no default")
+        plan = self._plans[key] = _Plan(insert, positions, defaults, fields.index(pk))
+        return plan
+
+    def _value(self, section: BackupSection, f: models.Field, value: Any) -> Any:
+        if f.is_relation:
+            if value is None:
+                return None
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise _bad(f"{f.attname}: not an id")
+            return self.maps.require(f.related_model._meta.label_lower, value)
+        soft = section.soft_refs.get(f.attname)
+        if soft is not None and isinstance(value, int) and self.maps.has(soft):
+            # A soft reference to a row that is not in the backup keeps its value.
+            value = self.maps.get(soft, value) or value
+        try:
+            value = f.to_python(value)
+            if value is not None:
+                f.run_validators(value)
+        except ValidationError as exc:
+            raise _bad(f"{f.attname}: {_message(exc)}") from None
+        if f.choices and value not in (None, "") and value not in {c[0] for c in f.flatchoices}:
+            raise _bad(f"{f.attname}: {value!r} is not one of its choices")
+        return value
+
+    def _rows(self, section: BackupSection, fields: list[str], rows: list[list[Any]]) -> None:
+        plan = self._plan(section, fields)
+        is_project = section.model is Project
+        if is_project and (self.project is not None or len(rows) != 1):
+            raise _bad("a backup holds exactly one project")
+        if not is_project and self.project is None:
+            raise _bad("rows before the project")
+        olds, params_rows = [], []
+        for row in rows:
+            old = row[plan.pk_position]
+            if not isinstance(old, int) or isinstance(old, bool):
+                raise _bad("an id is not an integer")
+            values: dict[str, Any] = {}
+            for f, pos, default in zip(plan.fields, plan.positions, plan.defaults, strict=True):
+                values[f.attname] = default if pos is None else row[pos]
+            if section.transform is not None:
+                section.transform(values, self.maps)
+            if is_project:
+                values["slug"] = self._project_slug(values.get("slug"))
+            try:
+                converted = [
+                    self._value(section, f, values[f.attname])
+                    if pos is not None or section.transform is not None
+                    else values[f.attname]
+                    for f, pos in zip(plan.fields, plan.positions, strict=True)
+                ]
+            except ApplicationError as exc:
+                raise _bad(f"row {old}: {exc.message}") from None
+            olds.append(old)
+            params_rows.append(converted)
+        new_ids = _insert(section.model, plan.fields, params_rows)
+        id_map = self.maps.map(section.label)
+        for old, new in zip(olds, new_ids, strict=True):
+            id_map.add(old, new)
+        if is_project:
+            self.project = Project.objects.get(pk=new_ids[0])
+
+    def _project_slug(self, slug: Any) -> str:
+        slug = self.slug or slug
+        field = Project._meta.get_field("slug")
+        try:
+            slug = field.clean(slug, None)
+        except ValidationError as exc:
+            raise ApplicationError(_message(exc), field="slug", code="invalid") from None
+        if Project.objects.filter(slug=slug).exists():
+            hint = "choose another slug" if self.slug else "restore it under a new slug (--as)"
+            raise ApplicationError(
+                f"a project {slug!r} already exists; {hint}", field="slug", code="conflict"
+            )
+        return slug
+
+
+def _message(exc: ValidationError) -> str:
+    return "; ".join(exc.messages)
+
+
+def _insert(
+    model: type[models.Model], fields: list[models.Field], rows: list[list[Any]]
+) -> list[int]:
+    """INSERT the rows (already converted) in order; returns their new ids in order."""
+    if not rows:
+        return []
+    qn = connection.ops.quote_name
+    meta = model._meta
+    cols = ", ".join(qn(f.column) for f in fields)
+    limit = connection.features.max_query_params or 65535
+    per_insert = max(1, min(1000, limit // max(1, len(fields))))
+    marks = "(" + ", ".join(["%s"] * len(fields)) + ")" if fields else "DEFAULT VALUES"
+    ids: list[int] = []
+    with connection.cursor() as cur:
+        for start in range(0, len(rows), per_insert):
+            batch = rows[start : start + per_insert]
+            params = [
+                f.get_db_prep_save(v, connection)
+                for row in batch
+                for f, v in zip(fields, row, strict=True)
+            ]
+            sql = (
+                f"INSERT INTO {qn(meta.db_table)} ({cols}) VALUES "  # noqa: S608 - model names
+                + ", ".join([marks] * len(batch))
+                + f" RETURNING {qn(meta.pk.column)}"
+            )
+            try:
+                cur.execute(sql, params)
+            except (IntegrityError, DatabaseError) as exc:
+                raise _bad(f"rows break a database rule: {str(exc).splitlines()[0]}") from None
+            ids.extend(r[0] for r in cur.fetchall())
+    if len(ids) != len(rows):
+        raise _bad("the database did not return an id per row")
+    return ids
+
+
+def restore(*, stream: BinaryIO, slug: str | None = None) -> Project:
+    """Restore the backup read from `stream` as a new project (under `slug` if given);
+    one transaction, so a failure leaves nothing behind."""
+    lines = _lines(stream)
+    first = next(lines, None)
+    if first is None:
+        raise _bad("the file is empty")
+    state = _Restore(backup_header_check(first[1]), slug)
+    with transaction.atomic():
+        for n, obj in lines:
+            state.line(n, obj)
+        if not state.ended:
+            raise _bad("the backup ends before its end marker: the file is cut short")
+        if state.project is None:
+            raise _bad("the backup holds no project")
+    return state.project
