@@ -144,6 +144,8 @@ class _Restore:
                     raise _bad(f"unknown section {label!r}")
                 self._rows(section, fields, rows)
         except ApplicationError as exc:
+            if exc.field == "slug":  # about the slug asked for, not about the file
+                raise
             raise ApplicationError(
                 f"line {n} ({label}): {exc.message}", code=exc.code, field=exc.field,
                 details={"line": n, "model": label},
