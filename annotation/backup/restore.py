@@ -293,9 +293,10 @@ class _Restore:
         except ValidationError as exc:
             raise ApplicationError(_message(exc), field="slug", code="invalid") from None
         if Project.objects.filter(slug=slug).exists():
-            hint = "choose another slug" if self.slug else "restore it under a new slug (--as)"
             raise ApplicationError(
-                f"a project {slug!r} already exists; {hint}", field="slug", code="conflict"
+                f"a project {slug!r} already exists; restore it under another slug",
+                field="slug",
+                code="conflict",
             )
         return slug
 

@@ -81,7 +81,7 @@ def project_restore_upload(request: HttpRequest) -> HttpResponse:
             user=request.user,
         )
     except ApplicationError as exc:
-        messages.error(request, f"Restore failed, nothing was changed: {exc}")
+        messages.error(request, f"Restore failed, nothing was changed: {exc.message}")
         return go_back()
     messages.success(
         request,

@@ -28,6 +28,7 @@ class Command(BaseCommand):
         except OSError as exc:
             raise CommandError(f"{opts['file']}: {exc.strerror or exc}") from None
         except ApplicationError as exc:
-            raise CommandError(str(exc)) from None
+            hint = " (--as NEW_SLUG)" if exc.code == "conflict" else ""
+            raise CommandError(f"{exc}{hint}") from None
         items = project.items.count()
         self.stdout.write(f"restored {project.slug!r} ({project.name}): {items:,} items")

@@ -137,7 +137,7 @@ def test_restore_refuses_what_it_cannot_restore_and_writes_nothing(small_backup)
     before = (Project.objects.count(), Item.objects.count())
     lines = _lines(data)
 
-    with pytest.raises(ApplicationError, match="already exists; restore it under a new slug"):
+    with pytest.raises(ApplicationError, match="already exists; restore it under another slug"):
         project_restore(stream=io.BytesIO(data))
     newer = [{**lines[0], "version": 99}, *lines[1:]]
     with pytest.raises(ApplicationError, match="format version 99, newer than") as exc:
