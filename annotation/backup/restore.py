@@ -23,6 +23,7 @@ from django.core.exceptions import ValidationError
 from django.db import DatabaseError, IntegrityError, connection, models, transaction
 from django.db.models.fields import NOT_PROVIDED
 
+from annotation.backup.convert import Converter, field_converter
 from annotation.backup.idmap import IdMaps
 from annotation.backup.registry import USER_FIELDS, USER_SECTION, BackupSection, backup_section_get
 from annotation.backup.writer import FORMAT_NAME, FORMAT_VERSION
@@ -100,7 +101,8 @@ class _Plan:
 
     fields: list[models.Field]  # the model fields inserted, in order
     positions: list[int | None]  # for each: its column in the row, None = default
-    defaults: list[Any]
+    defaults: list[Any]  # for each: the (converted) default when it is not in the row
+    converters: list[Converter]
     pk_position: int
 
 
@@ -215,7 +217,7 @@ class _Restore:
             elif f.has_default():
                 insert.append(f)
                 positions.append(None)
-                defaults.append(f.get_default())
+                defaults.append(f.get_db_prep_save(f.get_default(), connection))
             elif f.db_default is not NOT_PROVIDED:
                 continue  # the database fills it
             elif f.null:
@@ -224,29 +226,12 @@ class _Restore:
                 defaults.append(None)
             else:
                 raise _bad(f"rows lack field {f.attname!r}, which has no default")
-        plan = self._plans[key] = _Plan(insert, positions, defaults, fields.index(pk))
+        converters = [
+            field_converter(f, self.maps, section.soft_refs.get(f.attname)) for f in insert
+        ]
+        plan = _Plan(insert, positions, defaults, converters, fields.index(pk))
+        self._plans[key] = plan
         return plan
-
-    def _value(self, section: BackupSection, f: models.Field, value: Any) -> Any:
-        if f.is_relation:
-            if value is None:
-                return None
-            if not isinstance(value, int) or isinstance(value, bool):
-                raise _bad(f"{f.attname}: not an id")
-            return self.maps.require(f.related_model._meta.label_lower, value)
-        soft = section.soft_refs.get(f.attname)
-        if soft is not None and isinstance(value, int) and self.maps.has(soft):
-            # A soft reference to a row that is not in the backup keeps its value.
-            value = self.maps.get(soft, value) or value
-        try:
-            value = f.to_python(value)
-            if value is not None:
-                f.run_validators(value)
-        except ValidationError as exc:
-            raise _bad(f"{f.attname}: {_message(exc)}") from None
-        if f.choices and value not in (None, "") and value not in {c[0] for c in f.flatchoices}:
-            raise _bad(f"{f.attname}: {value!r} is not one of its choices")
-        return value
 
     def _rows(self, section: BackupSection, fields: list[str], rows: list[list[Any]]) -> None:
         plan = self._plan(section, fields)
@@ -256,34 +241,54 @@ class _Restore:
         if not is_project and self.project is None:
             raise _bad("rows before the project")
         olds, params_rows = [], []
+        # Rows whose values a hook rewrites (or the project's slug) go through a dict; the
+        # rest straight from the row to the converters.
+        by_name = section.transform is not None or is_project
+        layout = list(zip(plan.converters, plan.positions, plan.defaults, strict=True))
         for row in rows:
             old = row[plan.pk_position]
-            if not isinstance(old, int) or isinstance(old, bool):
+            if type(old) is not int:
                 raise _bad("an id is not an integer")
-            values: dict[str, Any] = {}
-            for f, pos, default in zip(plan.fields, plan.positions, plan.defaults, strict=True):
-                values[f.attname] = default if pos is None else row[pos]
-            if section.transform is not None:
-                section.transform(values, self.maps)
-            if is_project:
-                values["slug"] = self._project_slug(values.get("slug"))
             try:
-                converted = [
-                    self._value(section, f, values[f.attname])
-                    if pos is not None or section.transform is not None
-                    else values[f.attname]
-                    for f, pos in zip(plan.fields, plan.positions, strict=True)
-                ]
+                if by_name:
+                    params = self._by_name(section, plan, row, is_project)
+                else:
+                    params = [
+                        default if pos is None else convert(row[pos])
+                        for convert, pos, default in layout
+                    ]
             except ApplicationError as exc:
+                if exc.field == "slug":
+                    raise
                 raise _bad(f"row {old}: {exc.message}") from None
             olds.append(old)
-            params_rows.append(converted)
+            params_rows.append(params)
         new_ids = _insert(section.model, plan.fields, params_rows)
         id_map = self.maps.map(section.label)
         for old, new in zip(olds, new_ids, strict=True):
             id_map.add(old, new)
         if is_project:
             self.project = Project.objects.get(pk=new_ids[0])
+
+    def _by_name(
+        self, section: BackupSection, plan: _Plan, row: list[Any], is_project: bool
+    ) -> list[Any]:
+        values = {
+            f.attname: (None if pos is None else row[pos])
+            for f, pos in zip(plan.fields, plan.positions, strict=True)
+        }
+        if section.transform is not None:
+            section.transform(values, self.maps)
+        if is_project:
+            values["slug"] = self._project_slug(values.get("slug"))
+        out = []
+        for f, convert, pos, default in zip(
+            plan.fields, plan.converters, plan.positions, plan.defaults, strict=True
+        ):
+            value = values[f.attname]
+            # Not in the file and not set by the hook: the field's default.
+            out.append(default if pos is None and value is None else convert(value))
+        return out
 
     def _project_slug(self, slug: Any) -> str:
         slug = self.slug or slug
@@ -308,37 +313,50 @@ def _message(exc: ValidationError) -> str:
 def _insert(
     model: type[models.Model], fields: list[models.Field], rows: list[list[Any]]
 ) -> list[int]:
-    """INSERT the rows (already converted) in order; returns their new ids in order."""
+    """Insert the rows (already converted) in order under new, increasing ids; returns the
+    ids. PostgreSQL: ids from the table's sequence, rows by COPY. SQLite (one writer, so the
+    ids after the largest are free): executemany."""
     if not rows:
         return []
     qn = connection.ops.quote_name
-    meta = model._meta
-    cols = ", ".join(qn(f.column) for f in fields)
-    limit = connection.features.max_query_params or 65535
-    per_insert = max(1, min(1000, limit // max(1, len(fields))))
-    marks = "(" + ", ".join(["%s"] * len(fields)) + ")" if fields else "DEFAULT VALUES"
-    ids: list[int] = []
+    table, pk = model._meta.db_table, model._meta.pk.column
+    cols = ", ".join(qn(c) for c in [pk, *(f.column for f in fields)])
     with connection.cursor() as cur:
-        for start in range(0, len(rows), per_insert):
-            batch = rows[start : start + per_insert]
-            params = [
-                f.get_db_prep_save(v, connection)
-                for row in batch
-                for f, v in zip(fields, row, strict=True)
-            ]
-            sql = (
-                f"INSERT INTO {qn(meta.db_table)} ({cols}) VALUES "  # noqa: S608 - model names
-                + ", ".join([marks] * len(batch))
-                + f" RETURNING {qn(meta.pk.column)}"
+        if connection.vendor == "postgresql":
+            import psycopg
+
+            cur.execute(
+                "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
+                [table, pk, len(rows)],
             )
+            ids = sorted(r[0] for r in cur.fetchall())
             try:
-                cur.execute(sql, params)
-            except (IntegrityError, DatabaseError) as exc:
-                raise _bad(f"rows break a database rule: {str(exc).splitlines()[0]}") from None
-            ids.extend(r[0] for r in cur.fetchall())
-    if len(ids) != len(rows):
-        raise _bad("the database did not return an id per row")
-    return ids
+                with cur.copy(f"COPY {qn(table)} ({cols}) FROM STDIN") as copy:
+                    for new_id, row in zip(ids, rows, strict=True):
+                        copy.write_row((new_id, *row))
+            except (psycopg.Error, DatabaseError) as exc:
+                raise _bad(f"rows break a database rule: {_first_line(exc)}") from None
+            return ids
+        cur.execute(
+            f"SELECT MAX(COALESCE((SELECT MAX({qn(pk)}) FROM {qn(table)}), 0), "  # noqa: S608
+            "COALESCE((SELECT seq FROM sqlite_sequence WHERE name = %s), 0))",
+            [table],
+        )
+        start = cur.fetchone()[0] + 1
+        ids = list(range(start, start + len(rows)))
+        marks = ", ".join(["%s"] * (len(fields) + 1))
+        try:
+            cur.executemany(
+                f"INSERT INTO {qn(table)} ({cols}) VALUES ({marks})",  # noqa: S608
+                [(new_id, *row) for new_id, row in zip(ids, rows, strict=True)],
+            )
+        except (IntegrityError, DatabaseError) as exc:
+            raise _bad(f"rows break a database rule: {_first_line(exc)}") from None
+        return ids
+
+
+def _first_line(exc: Exception) -> str:
+    return (str(exc).splitlines() or [type(exc).__name__])[0]
 
 
 def restore(*, stream: BinaryIO, slug: str | None = None) -> Project:

@@ -159,6 +159,15 @@ def test_restore_refuses_what_it_cannot_restore_and_writes_nothing(small_backup)
     broken[item_line]["rows"][-1][fields.index("done_count")] = "many"
     with pytest.raises(ApplicationError, match=rf"line {item_line + 1} \(annotation.item\)"):
         project_restore(stream=io.BytesIO(_pack(broken)), slug="x")
+    # Rows that break a database rule (two steps at the same index of an item).
+    twice = json.loads(json.dumps(lines))
+    steps = next(x for x in twice if x.get("model") == "annotation.step")
+    extra = list(steps["rows"][-1])
+    extra[steps["fields"].index("id")] += 1000
+    steps["rows"].append(extra)
+    twice[-1]["counts"]["annotation.step"] += 1
+    with pytest.raises(ApplicationError, match=r"\(annotation.step\): rows break a database"):
+        project_restore(stream=io.BytesIO(_pack(twice)), slug="x")
     unknown = [*lines[:-1], {"model": "annotation.nothing", "fields": ["id"], "rows": [[1]]}]
     with pytest.raises(ApplicationError, match="unknown section"):
         project_restore(stream=io.BytesIO(_pack(unknown)), slug="x")
