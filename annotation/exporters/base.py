@@ -113,6 +113,10 @@ class Row:
     label: str
     # Rows with split "ties" go to their own file (ties exported separately).
     split: str | None = None
+    # The row's JSON line and digest when the format made them itself
+    # (`serialise_parts`); else the pipeline calls `serialise`.
+    line: str | None = None
+    digest: int = 0
 
 
 @dataclass
@@ -250,6 +254,17 @@ def serialise(data: dict[str, Any], ignore: tuple[str, ...]) -> tuple[str, int]:
     tail = _dumps(extra)
     line = body_json[:-1] + ", " + tail[1:] if body else tail
     return line, digest
+
+
+def serialise_parts(body: dict[str, Any], tail: dict[str, Any]) -> tuple[str, int]:
+    """`serialise({**body, **tail}, ignore)` for a row whose ignored columns are exactly
+    `tail`, in the order of `ignore` — without splitting the row apart again."""
+    body_json = _dumps(body)
+    digest = int.from_bytes(hashlib.blake2b(body_json.encode(), digest_size=8).digest(), "big")
+    if not tail:
+        return body_json, digest
+    tail_json = _dumps(tail)
+    return (body_json[:-1] + ", " + tail_json[1:] if body else tail_json), digest
 
 
 _MAJORITY = Aggregator(())

@@ -211,3 +211,18 @@ def test_gc_paused_restores_the_collector():
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+def test_serialise_parts_is_serialise_for_trl_stepwise_rows():
+    from annotation.exporters.base import serialise, serialise_parts
+    from annotation.exporters.steps import TrlStepwiseExporter
+
+    ignore = TrlStepwiseExporter.dedup_ignore
+    for body in (
+        {"prompt": 'p \u00e9\n"q"', "completions": ["a", "b\\"], "labels": [True, False]},
+        {"prompt": "", "completions": [], "labels": [], "mc_values": [0.125, None]},
+        {},
+    ):
+        tail = {"id": "t-1", "source": "single"}
+        assert serialise_parts(body, tail) == serialise({**body, **tail}, ignore)
+        assert serialise_parts(body, {}) == serialise(body, ignore)
