@@ -86,8 +86,12 @@ def _referenced_user_ids(project: Project, sections: list[BackupSection]) -> set
                     if not section.project_path
                     else manager.filter(**{section.project_path: project})
                 )
+                # order_by(): a model's default ordering would join DISTINCT (every row).
                 ids.update(
-                    qs.exclude(**{f.attname: None}).values_list(f.attname, flat=True).distinct()
+                    qs.exclude(**{f.attname: None})
+                    .order_by()
+                    .values_list(f.attname, flat=True)
+                    .distinct()
                 )
     return ids
 
