@@ -206,7 +206,9 @@ class _Restore:
         pk = meta.pk.attname
         if pk not in fields:
             raise _bad(f"rows have no {pk}")
-        insert, positions, defaults = [], [], []
+        insert: list[models.Field] = []
+        positions: list[int | None] = []
+        defaults: list[Any] = []
         for f in meta.concrete_fields:
             if f.attname == pk:
                 continue
