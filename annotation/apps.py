@@ -9,6 +9,7 @@ class AnnotationConfig(AppConfig):
         # Task senders (services queue through annotation.dispatch), the worker heartbeat
         # (a bootstep of every worker), and the runs the sweep watches.
         from annotation import tasks  # noqa: F401
+        from annotation.backup import sections as backup_sections
         from annotation.models import ExportRun, ImportRun, StatsRefresh
         from annotation.services.runs import run_kind_register
         from annotation.worker import worker_heartbeat_install
@@ -17,3 +18,5 @@ class AnnotationConfig(AppConfig):
         worker_heartbeat_install(app)
         for model in (ExportRun, ImportRun, StatsRefresh):
             run_kind_register(model=model)
+        # The models this app puts in project backups, and those it leaves out.
+        backup_sections.register()

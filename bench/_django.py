@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -41,3 +43,59 @@ def peak_rss_mb() -> float:
     import resource
 
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _proc_cpu_seconds(pid: int) -> float | None:
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = raw.rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class PgCpu:
+    """CPU seconds the database's server processes use while the block runs (sampled from
+    /proc every 20 ms, so a connection that lives under 20 ms may be missed). PostgreSQL
+    must run on this machine. On a shared machine CPU time is a steadier measure than
+    wall time: other sessions' load stretches wall time, not (much) the CPU a run needs."""
+
+    def __init__(self, database_url: str) -> None:
+        import psycopg
+
+        self._conn = psycopg.connect(database_url, autocommit=True)
+        self._start: dict[int, float] = {}
+        self._last: dict[int, float] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _sample(self) -> None:
+        rows = self._conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+            "AND pid <> pg_backend_pid()"
+        ).fetchall()
+        for (pid,) in rows:
+            cpu = _proc_cpu_seconds(pid)
+            if cpu is not None:
+                self._start.setdefault(pid, cpu)
+                self._last[pid] = cpu
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._sample()
+            time.sleep(0.02)
+
+    def __enter__(self) -> PgCpu:
+        self._sample()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._sample()
+        self._conn.close()
+
+    @property
+    def seconds(self) -> float:
+        return sum(self._last[p] - self._start[p] for p in self._last)

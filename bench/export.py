@@ -1,4 +1,4 @@
-"""Export throughput and agreement speed on PostgreSQL (issue 5).
+"""Export throughput, project backup/restore and agreement speed on PostgreSQL (issues 5, 12, 13).
 
 Creates synthetic traces (5 steps each, one imported annotator rating every step) through
 `dataset_import` with native JSONL, exports them as `trl_stepwise` to JSONL and to Parquet
@@ -9,7 +9,9 @@ labelled by 3 annotators (the pure statistics, and the full report read from the
     python bench/export.py --full    # 200,000 traces (1,000,000 step labels); 100,000 × 3
 
 Goals: over 50,000 records/s with peak RSS under 300 MB; agreement over 100,000 items × 3
-annotators under 2 s. Database: BENCH_DATABASE_URL (default
+annotators under 2 s. Backup and restore run on the agreement project (10,000 / 100,000 items,
+3 annotators each): throughput in rows/s and peak RSS, which should not grow with size.
+Database: BENCH_DATABASE_URL (default
 postgres://postgres@127.0.0.1:5432/stepwise_bench_export), dropped and recreated per run.
 Last line: one JSON object.
 """
@@ -92,6 +94,13 @@ def child_import(slug: str, n: int, annotators: int) -> dict:
             result = dataset_import(project=project, dataset_name="bench", fmt="native", stream=fh)
         elapsed = time.perf_counter() - start
     assert result.ok, result.errors[:3]
+    # What autovacuum does within a minute of a bulk load: without statistics the planner
+    # reads each export chunk through the stream index (all of the project's entries per
+    # chunk) instead of the primary key — 3x the server time on 200,000 items.
+    from django.db import connection
+
+    with connection.cursor() as cur:
+        cur.execute("ANALYZE")
     return {"items": result.items_created, "step_labels": labels, "import_s": round(elapsed, 2)}
 
 
@@ -101,15 +110,15 @@ def child_export(slug: str, file_format: str) -> dict:
     from annotation.models import Project
 
     project = Project.objects.get(slug=slug)
-    with tempfile.TemporaryDirectory() as tmp:
-        start = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp, _django.PgCpu(_db_url()) as pg:
+        start, cpu = time.perf_counter(), time.process_time()
         manifest = export_write(
             project=project,
             fmt="trl_stepwise",
             options={"file_format": file_format, "test_size": 0.05},
             out_dir=Path(tmp) / "out",
         )
-        elapsed = time.perf_counter() - start
+        elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
         size = sum(f["bytes"] for f in manifest["files"])
     records = manifest["counts"]["total"]
     return {
@@ -117,7 +126,69 @@ def child_export(slug: str, file_format: str) -> dict:
         "records": records,
         "seconds": round(elapsed, 2),
         "records_per_s": round(records / elapsed),
+        # Python (this process, both threads) and PostgreSQL CPU: they overlap (the reader
+        # thread fetches the next chunk while this one is written), so on an idle 2-core
+        # machine the wall time approaches the larger of the two.
+        "python_cpu_s": round(cpu, 2),
+        "postgres_cpu_s": round(pg.seconds, 2),
+        "records_per_python_cpu_s": round(records / cpu),
         "bytes": size,
+        "peak_rss_mb": round(_django.peak_rss_mb(), 1),
+    }
+
+
+def child_backup(slug: str, path: str) -> dict:
+    _django.setup(_db_url())
+    from annotation.models import Project
+    from annotation.services.backups import project_backup_write
+
+    project = Project.objects.get(slug=slug)
+    with _django.PgCpu(_db_url()) as pg, open(path, "wb") as fh:
+        start, cpu = time.perf_counter(), time.process_time()
+        size = project_backup_write(project=project, out=fh)
+        elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
+    rows = _backup_rows(path)
+    return {
+        "items": project.items.count(),
+        "rows": rows,
+        "seconds": round(elapsed, 2),
+        "rows_per_s": round(rows / elapsed),
+        "python_cpu_s": round(cpu, 2),
+        "postgres_cpu_s": round(pg.seconds, 2),
+        "bytes": size,
+        "peak_rss_mb": round(_django.peak_rss_mb(), 1),
+    }
+
+
+def _backup_rows(path: str) -> int:
+    """Rows in a backup, from its end marker (the last line)."""
+    import gzip
+
+    last = b""
+    with gzip.open(path, "rb") as fh:
+        for line in fh:
+            last = line
+    return sum(json.loads(last)["counts"].values())
+
+
+def child_restore(path: str, slug: str) -> dict:
+    _django.setup(_db_url())
+    from annotation.models import Project
+    from annotation.services.backups import project_restore
+
+    Project.objects.filter(slug=slug).delete()
+    with _django.PgCpu(_db_url()) as pg, open(path, "rb") as fh:
+        start, cpu = time.perf_counter(), time.process_time()
+        project = project_restore(stream=fh, slug=slug)
+        elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
+    rows = _backup_rows(path)
+    return {
+        "items": project.items.count(),
+        "rows": rows,
+        "seconds": round(elapsed, 2),
+        "rows_per_s": round(rows / elapsed),
+        "python_cpu_s": round(cpu, 2),
+        "postgres_cpu_s": round(pg.seconds, 2),
         "peak_rss_mb": round(_django.peak_rss_mb(), 1),
     }
 
@@ -173,7 +244,8 @@ def main() -> None:
     if args.child:
         kind, *rest = args.child
         fn = {"prepare": child_prepare, "import": child_import, "export": child_export,
-              "agreement": child_agreement}[kind]  # fmt: skip
+              "agreement": child_agreement, "backup": child_backup,
+              "restore": child_restore}[kind]  # fmt: skip
         conv = [int(x) if x.isdigit() else x for x in rest]
         print(json.dumps(fn(*conv)))
         return
@@ -185,6 +257,11 @@ def main() -> None:
     jsonl = _run("export", "bench-steps", "jsonl")
     parquet = _run("export", "bench-steps", "parquet")
     agreement = _run("agreement", "bench-agree", str(agree_items))
+    with tempfile.TemporaryDirectory() as tmp:
+        path = str(Path(tmp) / "bench-agree.jsonl.gz")
+        backup = _run("backup", "bench-agree", path)
+        restore = _run("restore", path, "bench-agree-restored")
+    assert restore["items"] == backup["items"] == agree_items
     result = {
         "bench": "export",
         "full": args.full,
@@ -195,6 +272,8 @@ def main() -> None:
         "export_jsonl": jsonl,
         "export_parquet": parquet,
         "agreement": agreement,
+        "backup": backup,
+        "restore": restore,
         "goals": {
             "records_per_s>50000": min(jsonl["records_per_s"], parquet["records_per_s"]) > 50_000,
             "peak_rss_mb<300": max(jsonl["peak_rss_mb"], parquet["peak_rss_mb"]) < 300,

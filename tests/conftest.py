@@ -11,24 +11,28 @@ from rest_framework.test import APIClient
 from annotation.models import Project, Role, User
 from annotation.services.projects import membership_set, project_create
 
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
-# CI clones the project beside shared/; a developer's checkout is /work/main beside /work/shared.
-# STEPWISE_SHARED_DATA points elsewhere (a git worktree that is not beside shared/).
-for candidate in (
-    *([Path(os.environ["STEPWISE_SHARED_DATA"])] if os.environ.get("STEPWISE_SHARED_DATA") else []),
-    Path(__file__).resolve().parents[1] / ".." / "shared" / "data",
-    Path(__file__).resolve().parents[2] / "shared" / "data",
-):
-    if candidate.is_dir():
-        SHARED_DATA = candidate.resolve()
-        break
+
+def _shared_data() -> Path:
+    """Where the real data is: $STEPWISE_SHARED_DATA when set, else shared/data beside the
+    checkout (CI clones the project beside shared/; /work/main sits beside /work/shared), else
+    beside a folder further up (a git worktree under /work/wt/<name>)."""
+    if os.environ.get("STEPWISE_SHARED_DATA"):
+        return Path(os.environ["STEPWISE_SHARED_DATA"]).resolve()
+    repo = Path(__file__).resolve().parents[1]
+    for parent in repo.parents:
+        if (parent / "shared" / "data").is_dir():
+            return parent / "shared" / "data"
+    return repo.parent / "shared" / "data"
+
+
+SHARED_DATA = _shared_data()
 
 
 def shared_file(name: str) -> Path:
-    """A file from ../shared/data, or skip the test saying which file is absent."""
+    """A file from the shared data folder, or skip the test saying which file is absent."""
     path = SHARED_DATA / name
     if not path.is_file():
-        pytest.skip(f"real data file ../shared/data/{name} is absent; skipping the real-file test")
+        pytest.skip(f"real data file {path} is absent; skipping the real-file test")
     return path
 
 

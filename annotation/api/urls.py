@@ -3,7 +3,7 @@
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView
 
-from annotation.api import auth_views, views
+from annotation.api import auth_views, backup_views, views
 from annotation.api.index import ApiIndexApi
 
 app_name = "api"
@@ -18,7 +18,9 @@ urlpatterns = [
     path("auth/token/", auth_views.AuthTokenCreateApi.as_view(), name="auth-token"),
     path("auth/unlock/", auth_views.AuthUnlockApi.as_view(), name="auth-unlock"),
     path("projects/", views.ProjectListCreateApi.as_view(), name="project-list"),
+    path("backups/restore/", backup_views.ProjectRestoreApi.as_view(), name="project-restore"),
     path(project, views.ProjectDetailApi.as_view(), name="project-detail"),
+    path(f"{project}backup/", backup_views.ProjectBackupApi.as_view(), name="project-backup"),
     path(f"{project}members/", views.MemberListSetApi.as_view(), name="member-list"),
     path(f"{project}members/<int:pk>/", views.MemberDeleteApi.as_view(), name="member-detail"),
     path(f"{project}datasets/", views.DatasetListCreateApi.as_view(), name="dataset-list"),

@@ -118,6 +118,7 @@ class LabelStudioExporter(Exporter):
     dedup_ignore = ()
     default_file_format = "json"
     file_formats = ("json", "jsonl")
+    annotation_times = True  # each annotation's created_at, whatever the `labels` option
 
     def __init__(self) -> None:
         self.max_candidates = 2

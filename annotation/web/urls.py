@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from annotation.web import accounts, annotate, exports, health, review, views
+from annotation.web import accounts, annotate, backup, exports, health, review, views
 
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
@@ -34,6 +34,8 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("projects/new/", views.project_new, name="project_new"),
     path("projects/<slug:slug>/", views.project_detail, name="project_detail"),
+    path("projects/<slug:slug>/backup/", backup.project_backup, name="project_backup"),
+    path("backups/restore/", backup.project_restore_upload, name="project_restore"),
     path("projects/<slug:slug>/imports/", views.import_create, name="import_create"),
     path("projects/<slug:slug>/imports/<int:run_id>/row/", views.import_row, name="import_row"),
     path(

@@ -38,6 +38,7 @@ from annotation.services.projects import project_create
 from annotation.services.users import user_api_token_regenerate
 from annotation.web.access import AuthedHttpRequest, project_and_role
 from annotation.web.annotate import ANNOTATE_ROLES
+from annotation.web.backup import ProjectRestoreForm
 from annotation.web.errors import form_add_error
 from annotation.web.exports import EXPORT_ROLES, export_runs_recent
 from annotation.web.forms import ImportCreateForm, ProjectCreateForm
@@ -178,6 +179,10 @@ def _project_render(
         "can_export": role in EXPORT_ROLES,
         "export_runs": export_runs_recent(project) if role in EXPORT_ROLES else [],
         "form": (form or ImportCreateForm(project=project)) if can_manage else None,
+        # A restore creates a project: offered to managers who may create projects.
+        "restore_form": ProjectRestoreForm(prefix="restore", initial={"back": project.slug})
+        if can_manage and user_can_create_projects(user=request.user)
+        else None,
     }
     return render(request, "web/project_detail.html", context, status=status)
 

@@ -115,6 +115,10 @@ def test_preference_round_trip_keeps_every_label(make_project, export):
     before, after = labels_of(source), labels_of(target)
     assert after == before
     assert before[("p2", "alice")]["preferences"] == {(0, 2, 2), (1, 2, 0)}
+    # Under the default final labels too, each annotation keeps when it was made.
+    created = [a["created_at"] for t in tasks for a in t["annotations"]]
+    assert created
+    assert all(isinstance(c, str) and c.startswith("20") for c in created)
 
 
 def test_dialogue_round_trip_keeps_every_label(make_project, export):

@@ -1,0 +1,1 @@
+from tests.annotation.exporters.conftest import import_native  # noqa: F401
