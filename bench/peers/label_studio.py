@@ -154,7 +154,10 @@ def stepwise_prepare(database_url: str, broker: str) -> tuple[list[str], list[st
     User.objects.filter(username__startswith="peer-").delete()
     hashed = make_password(secrets.token_urlsafe(16))
     names = ["peer-manager"] + [f"peer-annotator-{i}" for i in range(CLIENTS)]
-    users = User.objects.bulk_create(User(username=u, password=hashed) for u in names)
+    # The manager creates the project (security: the site-level permission to do so).
+    users = User.objects.bulk_create(
+        User(username=u, password=hashed, can_create_projects=u == "peer-manager") for u in names
+    )
     tokens = [Token.objects.create(user=u).key for u in users]
     with connection.cursor() as cur:
         cur.execute("ANALYZE")
