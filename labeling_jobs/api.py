@@ -11,6 +11,7 @@ from rest_framework.response import Response
 
 from annotation.api.views import AuthedRequest, ProjectScopedApi
 from annotation.selectors.projects import MANAGE, READ_ITEMS
+from labeling_jobs.model_settings import model_list
 from labeling_jobs.models import Backend, JobKind, LabelingJob
 from labeling_jobs.selectors import labeling_job_get, labeling_job_list
 from labeling_jobs.services import labeling_job_cancel, labeling_job_create, labeling_job_retry
@@ -27,8 +28,8 @@ class LabelingJobOutputSerializer(serializers.ModelSerializer):
         fields = [
             "id", "kind", "status", "scope", "backend", "model_name", "params",
             "progress_done", "progress_total", "percent", "tokens_generated", "wall_seconds",
-            "attempts", "skipped", "stats", "error", "created_by", "created_at", "started_at",
-            "heartbeat_at", "finished_at",
+            "attempts", "skipped", "stats", "detail", "error", "created_by", "created_at",
+            "started_at", "heartbeat_at", "finished_at",
         ]  # fmt: skip
         read_only_fields = fields
 
@@ -121,3 +122,34 @@ class LabelingJobRetryApi(ProjectScopedApi):
         labeling_job_retry(job=job)
         job.refresh_from_db()
         return Response(LabelingJobOutputSerializer(job).data)
+
+
+class ModelOutputSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    format = serializers.CharField()
+    is_prm = serializers.BooleanField()
+    can_critique = serializers.BooleanField()
+    step_separator = serializers.CharField()
+    step_tag = serializers.CharField()
+    positive_token = serializers.CharField()
+    negative_token = serializers.CharField()
+    positive_label = serializers.IntegerField()
+    max_length = serializers.IntegerField()
+    description = serializers.CharField()
+    # Named like Field.source, a DRF attribute (the stubs type it as a callable or str).
+    source = serializers.CharField()  # type: ignore[assignment]
+    base_model = serializers.CharField()
+    created_at = serializers.CharField()
+    metrics = serializers.DictField()
+
+
+class ModelListApi(ProjectScopedApi):
+    """The models a job of this project can name: the demo model, local models with settings
+    and the PRMs trained on this project's labels (with their held-out metrics)."""
+
+    roles: ClassVar[dict[str, frozenset[str]]] = {"GET": MANAGE | READ_ITEMS}
+
+    @extend_schema(operation_id="projects_models_list", responses=ModelOutputSerializer(many=True))
+    def get(self, request: AuthedRequest, slug: str) -> Response:
+        models = model_list(project_slug=self.project.slug)
+        return Response(ModelOutputSerializer(models, many=True).data)

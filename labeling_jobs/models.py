@@ -22,6 +22,8 @@ class JobKind(models.TextChoices):
     CONSENSUS = "consensus", "Consensus of judge and MC"
     PAIR_JUDGE = "pair_judge", "Pair judge (preference)"
     TURN_CODER = "turn_coder", "Turn coder (dialogue)"
+    PRM_SCORE = "prm_score", "PRM scoring (process reward model)"
+    PRM_TRAIN = "prm_train", "Train a PRM from this project's labels"
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +47,9 @@ JOB_KIND_SPECS: dict[JobKind, JobKindSpec] = {
     JobKind.CONSENSUS: JobKindSpec(ProjectKind.STEP_LABELS, (SuggestionMethod.CONSENSUS,)),
     JobKind.PAIR_JUDGE: JobKindSpec(ProjectKind.PREFERENCE, (SuggestionMethod.PAIR_JUDGE,)),
     JobKind.TURN_CODER: JobKindSpec(ProjectKind.DIALOGUE_CODING, (SuggestionMethod.TURN_CODER,)),
+    JobKind.PRM_SCORE: JobKindSpec(ProjectKind.STEP_LABELS, (SuggestionMethod.PRM,)),
+    # Training writes a model (and the job's `detail`), no suggestions.
+    JobKind.PRM_TRAIN: JobKindSpec(ProjectKind.STEP_LABELS, ()),
 }
 
 
@@ -86,6 +91,9 @@ class LabelingJob(BackgroundRun):
     skipped = models.JSONField(default=dict, blank=True)
     # Method statistics summed over chunks (rollouts spent, verdicts, routed items, ...).
     stats = models.JSONField(default=dict, blank=True)
+    # What the running method reports as it goes (training phase, step and loss, ...) and,
+    # at the end, its result (e.g. the trained model and its held-out metrics).
+    detail = models.JSONField(default=dict, blank=True)
 
     class Meta(BackgroundRun.Meta):
         indexes = [models.Index(fields=["project", "kind", "status"], name="labelingjob_by_kind")]

@@ -42,6 +42,16 @@ def verify_messages(problem: str, steps: Sequence[str], index: int) -> list[dict
     return [{"role": "user", "content": text}]
 
 
+def verify_pieces(problem: str, steps: Sequence[str]) -> tuple[list[str], list[str]]:
+    """`verify_messages` as shared pieces: the user text for step k is
+    pieces[0] + pieces[1..k+1] + questions[k] (the problem and the earlier steps come first,
+    so the prompts of one trace share everything up to the question)."""
+    pieces = [f"Problem: {problem}\n\nSolution so far:"]
+    pieces += [f"\nStep {i + 1}: {s}" for i, s in enumerate(steps)]
+    questions = [f"\n\nIs Step {i + 1} correct? Answer Yes or No." for i in range(len(steps))]
+    return pieces, questions
+
+
 def pair_messages(
     context: str, response_a: str, response_b: str, principles: Sequence[str]
 ) -> list[dict[str, str]]:

@@ -14,7 +14,7 @@ from annotation.selectors.suggestions import (
     suggestion_item_verdicts,
 )
 from labeling_jobs.evaluation import processbench_score, step_agreement
-from labeling_jobs.models import JobChunk, JobKind, LabelingJob, job_kinds_for
+from labeling_jobs.models import JobChunk, JobKind, JobStatus, LabelingJob, job_kinds_for
 
 
 def labeling_job_list(*, project: Project, limit: int = 50) -> QuerySet[LabelingJob]:
@@ -68,6 +68,7 @@ EVALUATED = {
     "mc": (JobKind.MC_ESTIMATE, [SuggestionMethod.MC], {}),
     "first_error_search": (JobKind.FIRST_ERROR_SEARCH, [SuggestionMethod.FIRST_ERROR_SEARCH], {}),
     "consensus": (JobKind.CONSENSUS, [SuggestionMethod.CONSENSUS], {}),
+    "prm": (JobKind.PRM_SCORE, [SuggestionMethod.PRM], {}),
 }
 
 
@@ -138,3 +139,93 @@ def evaluation_report(
             "steps_compared": total,
         }
     return report
+
+
+def seconds_per_item_measured(
+    *, kind: str, model_name: str, mode: str | None = None
+) -> tuple[float, LabelingJob] | None:
+    """Seconds per item of the newest finished job of this kind and model (and judge mode)
+    on this installation, or None when none ran yet."""
+    jobs = LabelingJob.objects.filter(
+        kind=kind, model_name=model_name, status=JobStatus.SUCCEEDED,
+        progress_done__gt=0, wall_seconds__gt=0,
+    ).order_by("-id")  # fmt: skip
+    for job in jobs[:20]:
+        if mode is None or job.params.get("mode") == mode:
+            return job.wall_seconds / job.progress_done, job
+    return None
+
+
+def job_estimate(*, kind: str, model_name: str, mode: str | None, n_items: int) -> dict[str, Any]:
+    """How long a job over `n_items` will take: items x seconds per item, measured on the
+    newest like job here, else the typical figure for this machine's device."""
+    from labeling_jobs.hardware import typical_seconds_per_item, worker_device
+
+    measured = seconds_per_item_measured(kind=kind, model_name=model_name, mode=mode)
+    if measured:
+        per_item, job = measured
+        basis = f"measured on job #{job.id} ({job.progress_done} items in {job.wall_seconds:.0f} s)"
+    else:
+        per_item = typical_seconds_per_item(kind, mode)
+        basis = (
+            f"typical for the demo model on {worker_device().upper()}; nothing measured here yet"
+        )
+    return {"seconds_per_item": per_item, "seconds": per_item * n_items, "items": n_items,
+            "basis": basis}  # fmt: skip
+
+
+def job_eta(*, job: LabelingJob) -> dict[str, Any] | None:
+    """Time left for an active job: from its own pace once items are done, else the
+    estimate from earlier jobs."""
+    from django.utils import timezone
+
+    if not job.is_active:
+        return None
+    left = job.progress_total - job.progress_done
+    if job.progress_done and job.started_at:
+        elapsed = (timezone.now() - job.started_at).total_seconds()
+        per_item = elapsed / job.progress_done
+        return {"seconds": per_item * left, "seconds_per_item": per_item,
+                "basis": f"this job so far ({job.progress_done} items in {elapsed:.0f} s)"}  # fmt: skip
+    est = job_estimate(kind=job.kind, model_name=job.model_name,
+                       mode=job.params.get("mode"), n_items=left)  # fmt: skip
+    return est
+
+
+def job_item_results(*, job: LabelingJob, limit: int = 50) -> dict[str, Any]:
+    """What the model answered per item (first `limit` items): the item verdict and its raw
+    output (critique text, votes, P(Yes) or PRM score per step, MC values per step)."""
+    from annotation.models import Suggestion
+
+    base = Suggestion.objects.filter(job_id=job.id)
+    item_ids = list(
+        base.order_by("item_id").values_list("item_id", flat=True).distinct()[: limit + 1]
+    )
+    more = len(item_ids) > limit
+    item_ids = item_ids[:limit]
+    rows = (
+        base.filter(item_id__in=item_ids)
+        .select_related("item", "step", "turn", "candidate")
+        .order_by("item_id", "id")
+    )
+    by_item: dict[int, dict[str, Any]] = {}
+    for s in rows:
+        entry = by_item.setdefault(
+            s.item_id, {"item": s.item, "verdict": None, "parts": [], "method": s.method}
+        )
+        if s.target == "item":
+            entry["verdict"] = s
+        else:
+            entry["parts"].append(s)
+    for entry in by_item.values():
+        entry["parts"].sort(key=lambda s: (s.step.index if s.step else 0, s.target))
+    return {"items": [by_item[i] for i in item_ids if i in by_item], "more": more,
+            "total": base.filter(target="item").count()}  # fmt: skip
+
+
+def job_scope_size(*, project: Project, limit: int | None = None) -> int:
+    """How many items a job over the whole project (capped at `limit`) covers."""
+    from annotation.models import Item
+
+    n = Item.objects.filter(project=project).count()
+    return min(n, limit) if limit else n

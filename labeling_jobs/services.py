@@ -33,14 +33,16 @@ from annotation.services.suggestions import (
     suggestion_bulk_upsert,
 )
 from labeling_jobs.backends import BackendUnavailable, backend_get
-from labeling_jobs.method_base import MethodContext
 from labeling_jobs.methods import (
     COMMON_DEFAULTS,
     KIND_DEFAULTS,
     NEEDS_MODEL,
     RUNNERS,
+    SINGLE_CHUNK,
     UNFINISHED_POLICIES,
+    MethodContext,
 )
+from labeling_jobs.methods.setup import job_model_prepare
 from labeling_jobs.models import (
     ACTIVE_STATUSES,
     JOB_KIND_SPECS,
@@ -174,6 +176,9 @@ def labeling_job_create(
             code="wrong_kind",
             field="kind",
         )
+    backend, model_name, params = job_model_prepare(
+        project=project, kind=kind, backend=backend, model_name=model_name, params=params
+    )
     merged = _params_merge(kind, params)
     if kind == JobKind.CONSENSUS:
         merged = _consensus_params(project, merged)
@@ -189,7 +194,7 @@ def labeling_job_create(
     ids = _scope_item_ids(project, scope)
     if not ids:
         raise ApplicationError("no items match", code="empty", field="scope")
-    size = max(1, int(chunk_size or chunk_size_default()))
+    size = len(ids) if kind in SINGLE_CHUNK else max(1, int(chunk_size or chunk_size_default()))
     with transaction.atomic():
         job = LabelingJob.objects.create(
             project=project, kind=kind, scope=scope, backend=backend, model_name=model_name,
@@ -357,6 +362,7 @@ def _chunk_compute(job: LabelingJob, chunk: JobChunk) -> tuple[Any, int]:
         options: dict[str, Any] = {}
         if job.backend == Backend.TRANSFORMERS:
             options["max_batch_sequences"] = int(settings.STEPWISE_LABELING_BATCH_SEQUENCES)
+            options["token_budget"] = int(settings.STEPWISE_LABELING_TOKEN_BUDGET)
         backend = backend_get(job.backend, job.model_name, **options)
     before = backend.tokens_generated if backend else 0
     ctx = MethodContext(

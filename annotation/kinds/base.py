@@ -144,10 +144,11 @@ SUGGESTION_SHORT = {
     "consensus": "consensus",
     "pair_judge": "pair judge",
     "turn_coder": "model code",
+    "prm": "PRM P(correct)",
 }
 # Item-level suggestions of the step methods carry a first-error index as their label.
 ITEM_HINT_NAME = {"judge": "judge", "verify": "verifier", "mc": "MC", "consensus": "consensus",
-                  "first_error_search": "search"}  # fmt: skip
+                  "first_error_search": "search", "prm": "PRM"}  # fmt: skip
 
 
 def humanize(name: str) -> str:

@@ -13,6 +13,7 @@ class SuggestionMethod(models.TextChoices):
     CONSENSUS = "consensus", "Consensus"
     PAIR_JUDGE = "pair_judge", "Pair judge"
     TURN_CODER = "turn_coder", "Turn coder"
+    PRM = "prm", "Process reward model"
 
 
 class Suggestion(models.Model):

@@ -218,7 +218,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("job", parents=[common], help="start a labeling job")
     p.add_argument("--project", required=True, metavar="SLUG")
     p.add_argument("--kind", required=True,
-                   help="step_judge, mc_estimate, first_error_search, consensus, pair_judge, turn_coder")  # fmt: skip
+                   help="step_judge, mc_estimate, first_error_search, consensus, pair_judge, "
+                        "turn_coder, prm_score, prm_train")  # fmt: skip
     p.add_argument("--model", help="model name or path (default: the demo model)")
     p.add_argument("--backend", choices=("transformers", "openai"))
     p.add_argument("--param", action="append", metavar="NAME=VALUE", help="job parameter")

@@ -220,7 +220,7 @@ class Client:
         chunk_size: int | None = None,
     ) -> LabelingJob:
         """Queue a labeling job (`step_judge`, `mc_estimate`, `first_error_search`,
-        `consensus`, `pair_judge`, `turn_coder`); returns at once."""
+        `consensus`, `pair_judge`, `turn_coder`, `prm_score`, `prm_train`); returns at once."""
         slug = _slug(project)
         payload: dict[str, Any] = {"kind": kind}
         for key, value in (("model", model), ("backend", backend), ("params", params),

@@ -251,6 +251,14 @@ STEPWISE_LABELING_CHUNK_SIZE = env.int("STEPWISE_LABELING_CHUNK_SIZE", default=1
 STEPWISE_LABELING_MAX_ATTEMPTS = env.int("STEPWISE_LABELING_MAX_ATTEMPTS", default=3)
 STEPWISE_LABELING_BATCH_SEQUENCES = env.int("STEPWISE_LABELING_BATCH_SEQUENCES", default=64)
 STEPWISE_MODEL_CACHE_DIR = env.str("STEPWISE_MODEL_CACHE_DIR", default=str(VAR_DIR / "models"))
+# Local models listed on the jobs page (a folder with stepwise_model.json; trained PRMs).
+STEPWISE_MODELS_DIR = env.str("STEPWISE_MODELS_DIR", default=STEPWISE_MODEL_CACHE_DIR)
+# Device of the model worker for the jobs page's defaults and estimates ("" = detect).
+STEPWISE_JOB_DEVICE = env.str("STEPWISE_JOB_DEVICE", default="")
+# Local models on CPU: float32, bfloat16, or auto (bfloat16 where the CPU has AMX-BF16).
+STEPWISE_CPU_DTYPE = env.str("STEPWISE_CPU_DTYPE", default="auto")
+# Tokens per forward pass when scoring (verify, PRM): rows x longest row.
+STEPWISE_LABELING_TOKEN_BUDGET = env.int("STEPWISE_LABELING_TOKEN_BUDGET", default=8192)
 STEPWISE_OPENAI_BASE_URL = env.str("STEPWISE_OPENAI_BASE_URL", default="http://127.0.0.1:8001/v1")
 STEPWISE_OPENAI_API_KEY = env.str("STEPWISE_OPENAI_API_KEY", default="")
 STEPWISE_OPENAI_CONCURRENCY = env.int("STEPWISE_OPENAI_CONCURRENCY", default=8)

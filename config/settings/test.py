@@ -18,6 +18,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["TEST"] = {"NAME": "file:stepwise_test?mode=memory&cache=shared"}
 
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="memory://")
+# Model tests compare scores computed two ways; float32 keeps them exactly comparable.
+STEPWISE_CPU_DTYPE = "float32"
 CELERY_TASK_ALWAYS_EAGER = False
 
 _tmp = Path(tempfile.mkdtemp(prefix="stepwise-test-"))

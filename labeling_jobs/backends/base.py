@@ -65,6 +65,38 @@ class ModelBackend(ABC):
         Candidates whose first tokens collide are the caller's problem (see
         `distinct_first_tokens`)."""
 
+    def chat_parts(self) -> tuple[str, str]:
+        """The prompt text before and after the content of a single user message, so that
+        callers can build prompts from pieces that share a prefix."""
+        mark = "\x00STEPWISE-CONTENT\x00"
+        head, sep, tail = self.chat_prompt([{"role": "user", "content": mark}]).partition(mark)
+        if not sep:
+            raise BackendError("the chat template dropped the message content")
+        return head, tail
+
+    def branch_logprobs(
+        self,
+        trunks: Sequence[Sequence[str]],
+        branches: Sequence[Sequence[tuple[int, str]]],
+        candidates: Sequence[str],
+    ) -> list[list[dict[str, float]]]:
+        """Next-token log-probabilities of prompts that share prefixes: for trunk t (text
+        pieces) and each of its branches (k, suffix), the prompt is pieces[0..k] + suffix.
+        Returns one dict per branch, per trunk. This default sends every prompt on its own
+        (a server with prefix caching shares the work); local backends encode each trunk
+        once."""
+        prompts = [
+            "".join(pieces[: k + 1]) + suffix
+            for pieces, brs in zip(trunks, branches, strict=True)
+            for k, suffix in brs
+        ]
+        flat = self.next_token_logprobs(prompts, candidates) if prompts else []
+        out, at = [], 0
+        for brs in branches:
+            out.append(flat[at : at + len(brs)])
+            at += len(brs)
+        return out
+
     def distinct_first_tokens(self, candidates: Sequence[str]) -> bool:
         """Whether the candidates start with different tokens (so their scores differ)."""
         return True

@@ -190,3 +190,11 @@ class OpenAIBackend(ModelBackend):
             return out
 
         return self._map(one, list(prompts))
+
+    def prm_step_scores(self, traces: Sequence[Any], **kwargs: Any) -> list[list[float | None]]:
+        """Refused: a completions server returns text and token log-probabilities, not the
+        per-step outputs of a reward head."""
+        raise BackendError(
+            f"{self.base_url}: an OpenAI-compatible server cannot serve a PRM (no reward head "
+            "outputs per step); run prm_score with the transformers backend"
+        )

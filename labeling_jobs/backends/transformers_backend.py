@@ -6,16 +6,15 @@ kept under `STEPWISE_MODEL_CACHE_DIR` (default VAR_DIR/models), so later loads t
 fraction of a second. Models are cached per process: a worker loads each model once and
 reuses it across chunks.
 
-Sampling n continuations of one prefix runs the prefix once: a forward pass fills the KV
-cache for the batch of prompts, the cache is repeated n times along the batch axis, and
-`generate` continues from it (instead of prefilling n identical copies).
+Generation runs `decoding.generate_ids` (a cache allocated once and written in place,
+finished rows dropped, the prompts of a batch prefilled once and shared by their n samples);
+prompts that share prefixes are scored in one pass per trunk (`shared_prefix`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import importlib.util
-import inspect
 import logging
 import os
 import shutil
@@ -28,13 +27,11 @@ from typing import Any
 from django.conf import settings
 
 from labeling_jobs.backends.base import BackendError, Completion, ModelBackend, SamplingParams
+from labeling_jobs.hardware import cpu_dtype_name
 
 logger = logging.getLogger(__name__)
 
 DEMO_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
-DEMO_ALIASES = frozenset(
-    {"", "demo", "SmolLM2-135M-Instruct", "HuggingFaceTB/SmolLM2-135M-Instruct"}
-)
 
 _LOCK = threading.Lock()
 _LOADED: dict[str, tuple[Any, Any, str]] = {}
@@ -97,8 +94,13 @@ def _gguf_converted_dir(gguf: Path) -> Path:
 
 def resolve_model_path(model_name: str) -> tuple[str, bool]:
     """(path or hub id, local_files_only) for a model spec; GGUF files are converted."""
-    if model_name in DEMO_ALIASES:
+    from labeling_jobs.model_settings import model_settings_get
+
+    known = model_settings_get(model_name)
+    if known.source == "built-in":
         return str(_gguf_converted_dir(demo_gguf_path())), True
+    if known.path and Path(known.path).is_dir():
+        return known.path, True
     path = Path(model_name).expanduser()
     if path.suffix == ".gguf":
         if not path.is_file():
@@ -120,7 +122,7 @@ def load_model(model_name: str) -> tuple[Any, Any, str]:
 
         path, local_only = resolve_model_path(model_name)
         device = "cuda" if torch.cuda.is_available() else "cpu"
-        dtype = torch.bfloat16 if device == "cuda" else torch.float32
+        dtype = torch.bfloat16 if device == "cuda" else getattr(torch, cpu_dtype_name())
         try:
             tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=local_only)
             model = AutoModelForCausalLM.from_pretrained(
@@ -136,22 +138,17 @@ def load_model(model_name: str) -> tuple[Any, Any, str]:
         return _LOADED[model_name]
 
 
-def _cache_kwarg(model: Any) -> str:
-    # transformers 5.x renamed past_key_values to cache; older versions only know the former.
-    return (
-        "cache"
-        if "cache" in inspect.signature(type(model).forward).parameters
-        else "past_key_values"
-    )
-
-
 class TransformersBackend(ModelBackend):
     name = "transformers"
 
-    def __init__(self, model_name: str, *, max_batch_sequences: int = 64) -> None:
+    def __init__(
+        self, model_name: str, *, max_batch_sequences: int = 64, token_budget: int = 8192
+    ) -> None:
         super().__init__(model_name)
         self.model, self.tokenizer, self.device = load_model(model_name)
         self.max_batch_sequences = max_batch_sequences
+        # Tokens per forward pass when scoring (rows x longest row).
+        self.token_budget = token_budget
         eos = self.model.generation_config.eos_token_id
         eos_ids = eos if isinstance(eos, list) else [eos] if eos is not None else []
         if self.tokenizer.eos_token_id is not None:
@@ -189,75 +186,43 @@ class TransformersBackend(ModelBackend):
             self.tokens_generated += n_tokens
         return out
 
-    def _gen_kwargs(self, params: SamplingParams | None, max_new_tokens: int) -> dict[str, Any]:
-        kw: dict[str, Any] = {
-            "max_new_tokens": max_new_tokens,
-            "pad_token_id": self.tokenizer.pad_token_id,
-            "eos_token_id": self.eos_ids or None,
-        }
-        if params is None:
-            kw.update(do_sample=False, temperature=None, top_p=None, top_k=None)
-        else:
-            kw.update(do_sample=True, temperature=params.temperature, top_k=0, top_p=params.top_p)
-        return kw
-
     def sample(
         self, prompts: Sequence[str], *, n: int, params: SamplingParams
     ) -> list[list[Completion]]:
-        import torch
-        from transformers import DynamicCache
-
-        if params.seed is not None:
-            torch.manual_seed(params.seed)
         per_batch = max(1, self.max_batch_sequences // max(1, n))
         results: list[list[Completion]] = []
-        kw = self._gen_kwargs(params, params.max_new_tokens)
-        cache_kw = _cache_kwarg(self.model)
         for start in range(0, len(prompts), per_batch):
             batch = prompts[start : start + per_batch]
-            enc = self._encode(batch)
-            ids, mask = enc["input_ids"], enc["attention_mask"]
-            with torch.inference_mode():
-                if n > 1 and ids.shape[1] > 1:
-                    # Prefill every prompt once, then share its KV cache among n samples.
-                    cache = DynamicCache(config=self.model.config)
-                    positions = (mask.cumsum(-1) - 1).clamp(min=0)
-                    self.model(
-                        input_ids=ids[:, :-1],
-                        attention_mask=mask[:, :-1],
-                        position_ids=positions[:, :-1],
-                        use_cache=True,
-                        # Only the cache is needed: skip the vocabulary-sized logits of
-                        # every prompt position (~1 GB for 16 prompts of 300 tokens).
-                        logits_to_keep=1,
-                        **{cache_kw: cache},
-                    )
-                    cache.batch_repeat_interleave(n)
-                    out = self.model.generate(
-                        input_ids=ids.repeat_interleave(n, dim=0),
-                        attention_mask=mask.repeat_interleave(n, dim=0),
-                        **{cache_kw: cache},
-                        **kw,
-                    )
-                else:
-                    out = self.model.generate(
-                        input_ids=ids, attention_mask=mask, num_return_sequences=n, **kw
-                    )
-            flat = self._completions(out[:, ids.shape[1] :].cpu())
+            seed = None if params.seed is None else params.seed + start
+            flat = self._generate(batch, n=n, max_new_tokens=params.max_new_tokens,
+                                  temperature=params.temperature, top_p=params.top_p, seed=seed)  # fmt: skip
             results.extend(flat[i * n : (i + 1) * n] for i in range(len(batch)))
         return results
 
     def greedy(self, prompts: Sequence[str], *, max_new_tokens: int) -> list[Completion]:
+        results: list[Completion] = []
+        for start in range(0, len(prompts), self.max_batch_sequences):
+            batch = prompts[start : start + self.max_batch_sequences]
+            results.extend(self._generate(batch, n=1, max_new_tokens=max_new_tokens))
+        return results
+
+    def _generate(
+        self, prompts: Sequence[str], *, n: int, max_new_tokens: int,
+        temperature: float | None = None, top_p: float = 1.0, seed: int | None = None,
+    ) -> list[Completion]:  # fmt: skip
         import torch
 
-        results: list[Completion] = []
-        kw = self._gen_kwargs(None, max_new_tokens)
-        for start in range(0, len(prompts), self.max_batch_sequences):
-            enc = self._encode(prompts[start : start + self.max_batch_sequences])
-            with torch.inference_mode():
-                out = self.model.generate(**enc, **kw)
-            results.extend(self._completions(out[:, enc["input_ids"].shape[1] :].cpu()))
-        return results
+        from labeling_jobs.backends.decoding import generate_ids
+
+        enc = self._encode(prompts)
+        with torch.inference_mode():
+            ids = generate_ids(
+                self.model, enc["input_ids"], enc["attention_mask"], n=n,
+                max_new_tokens=max_new_tokens, eos_ids=self.eos_ids,
+                pad_id=self.tokenizer.pad_token_id, temperature=temperature, top_p=top_p,
+                seed=seed,
+            )  # fmt: skip
+        return self._completions(ids.cpu())
 
     def _first_token(self, candidate: str) -> int:
         ids = self.tokenizer.encode(candidate, add_special_tokens=False)
@@ -287,3 +252,28 @@ class TransformersBackend(ModelBackend):
                     {c: float(row[t]) for c, t in zip(candidates, token_ids, strict=True)}
                 )
         return results
+
+    def branch_logprobs(
+        self,
+        trunks: Sequence[Sequence[str]],
+        branches: Sequence[Sequence[tuple[int, str]]],
+        candidates: Sequence[str],
+    ) -> list[list[dict[str, float]]]:
+        """One forward pass per trunk (batched across trunks): the pieces are tokenised one
+        by one, so a branch after piece k sees exactly the tokens of pieces 0..k."""
+        from labeling_jobs.backends.shared_prefix import Tree, tree_logprobs
+
+        token_ids = [self._first_token(c) for c in candidates]
+        trees = []
+        for pieces, brs in zip(trunks, branches, strict=True):
+            ids, ends = [], []
+            for piece in pieces:
+                ids.extend(self.tokenizer.encode(piece, add_special_tokens=False))
+                ends.append(len(ids))
+            trees.append(Tree(ids, [(ends[k], self.tokenizer.encode(suffix, add_special_tokens=False))
+                                    for k, suffix in brs]))  # fmt: skip
+        scores = tree_logprobs(
+            self.model, trees, token_ids, pad_id=self.tokenizer.pad_token_id,
+            budget=self.token_budget,
+        )  # fmt: skip
+        return [[dict(zip(candidates, row, strict=True)) for row in tree] for tree in scores]

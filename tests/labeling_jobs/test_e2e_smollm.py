@@ -132,3 +132,39 @@ def test_smollm_pipeline_on_processbench_gsm8k(make_project, demo_model, worker)
     for m in report["methods"].values():
         assert m["n_error"] + m["n_correct"] == N_TRACES
         assert m["f1"] is None or 0 <= m["f1"] <= 100
+
+
+def test_prm_train_then_prm_score_with_smollm(make_project, demo_model, worker, settings, tmp_path):
+    """The real demo model as the PRM's base: train on a few expert-labelled traces through
+    the worker, then score the held-out ones with the new model at once."""
+    settings.STEPWISE_MODELS_DIR = str(tmp_path / "models")
+    bench = json.loads(shared_file("processbench_gsm8k.json").read_text())
+    short = sorted(bench, key=lambda r: sum(len(s) for s in r["steps"]))
+    picked = [r for r in short if r["label"] == -1][:6] + [r for r in short if r["label"] >= 0][:6]
+    project = make_project("step_labels", slug="pb-prm-e2e")
+    result = dataset_import(
+        project=project, dataset_name="pb", fmt="processbench",
+        stream=io.BytesIO(json.dumps(picked).encode()), options={},
+    )  # fmt: skip
+    assert result.ok
+    train = labeling_job_create(
+        project=project, kind="prm_train",
+        params={"max_traces": 8, "max_eval_traces": 4, "max_length": 160, "batch_size": 4,
+                "train_layers": 1, "test_size": 0.3},
+    )  # fmt: skip
+    train = _wait(train.id, timeout=600)
+    assert train.status == JobStatus.SUCCEEDED, train.error
+    assert train.model_name == demo_model  # the base
+    name = train.detail["model"]
+    assert train.detail["counts"]["train_traces"] > 0
+    assert train.detail["dtype"] in ("bf16 autocast", "fp32")
+    heldout = json.loads((tmp_path / "models" / name / "heldout.json").read_text())
+    score = labeling_job_create(project=project, kind="prm_score", scope={"external_ids": heldout})
+    assert score.model_name == name
+    score = _wait(score.id)
+    assert score.status == JobStatus.SUCCEEDED, score.error
+    verdicts = Suggestion.objects.filter(job_id=score.id, method="prm", target="item")
+    assert verdicts.count() == len(heldout)
+    for v in verdicts:
+        assert len(v.raw["scores"]) == v.item.steps.count()
+        assert all(0.0 <= s <= 1.0 for s in v.raw["scores"])

@@ -9,10 +9,10 @@ from labeling_jobs.backends import Completion
 from labeling_jobs.methods import (
     first_zero,
     majority_vote,
+    pair_verdict,
     search_first_error,
     step_value,
 )
-from labeling_jobs.methods_counseling import pair_verdict
 
 
 def c(text, finish="stop"):

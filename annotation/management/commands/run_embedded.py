@@ -1,8 +1,13 @@
-"""`make run`: migrate, create the demo, then serve the web app and a Celery worker together.
+"""`make run`: migrate, create the demo, then serve the web app and two Celery workers.
 
-Ctrl-C stops both. The worker uses the broker from settings (a filesystem broker under var/
-by default, so no Redis is needed). This process also runs the sweep of background runs whose
-worker stopped beating every STEPWISE_RUN_SWEEP_SECONDS (what Celery beat does in production).
+One worker takes the `default` queue (imports, exports, statistics), the other the `gpu`
+queue (model jobs) in its own process, so a long model job never holds up an export. The
+model worker runs one task at a time in its process (`--pool solo`: the model stays loaded
+between chunks, torch keeps its threads) with progress bars off (they would reach the log as
+WARNING lines). Ctrl-C stops all three. The workers use the broker from settings (a
+filesystem broker under var/ by default, so no Redis is needed). This process also runs the
+sweep of background runs whose worker stopped beating every STEPWISE_RUN_SWEEP_SECONDS (what
+Celery beat does in production).
 """
 
 from __future__ import annotations
@@ -42,10 +47,22 @@ def sweep_if_due(*, last: float, now: float) -> float:
                     "sweep: %s: %d failed, %d requeued", label, c["failed"], c["requeued"]
                 )
     return now
+# Progress bars of model loading/conversion and dataset tokenisation off in the model worker:
+# Celery logs a worker's stderr as WARNING lines.
+MODEL_WORKER_ENV = {
+    "TQDM_DISABLE": "1",
+    "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+    "TRANSFORMERS_VERBOSITY": "error",
+    "TRL_EXPERIMENTAL_SILENCE": "1",
+    "TOKENIZERS_PARALLELISM": "false",
+    # Sleep, not spin, while waiting: the cores are shared with the web app and the other
+    # worker (see labeling_jobs.apps).
+    "OMP_WAIT_POLICY": "PASSIVE",
+}
 
 
 class Command(BaseCommand):
-    help = "Run Stepwise on the embedded default: web app on 127.0.0.1:8000 plus a Celery worker."
+    help = "Run Stepwise on the embedded default: web app on 127.0.0.1:8000 plus Celery workers."
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--addr", default=env.str("STEPWISE_ADDR", default="127.0.0.1:8000"))
@@ -58,11 +75,15 @@ class Command(BaseCommand):
             call_command("demo_setup")
         env_vars = dict(os.environ)
         env_vars.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.embedded")
+        celery = [sys.executable, "-m", "celery", "-A", "config", "worker", "--loglevel", "INFO"]
         worker = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
-            [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", "default,gpu",
-             "--concurrency", "1", "--loglevel", "INFO", "-n", "embedded@%h"],
+            [*celery, "-Q", "default", "--concurrency", "1", "-n", "embedded-default@%h"],
             env=env_vars,
-        )  # fmt: skip
+        )
+        model_worker = subprocess.Popen(  # noqa: S603
+            [*celery, "-Q", "gpu", "--pool", "solo", "-n", "embedded-gpu@%h"],
+            env={**env_vars, **MODEL_WORKER_ENV},
+        )
         web = subprocess.Popen(  # noqa: S603
             [sys.executable, "manage.py", "runserver", opts["addr"], "--noreload"],
             env=env_vars,
@@ -70,7 +91,7 @@ class Command(BaseCommand):
         self.stdout.write(
             self.style.SUCCESS(f"Stepwise is serving on http://{opts['addr']}/ (Ctrl-C stops)")
         )
-        children = [web, worker]
+        children = [web, worker, model_worker]
 
         def _stop(signum: int, frame: Any) -> None:
             raise KeyboardInterrupt

@@ -1,5 +1,5 @@
-"""Labeling methods of the counseling kinds: the pair judge (preference) and the turn coder
-(dialogue coding). Both score next-token probabilities, so one forward pass per prompt."""
+"""Methods for preference and dialogue projects: the pair judge and the turn coder, both
+scored from next-token log-probabilities, all prompts of a chunk in one backend call."""
 
 from __future__ import annotations
 
@@ -10,20 +10,9 @@ from typing import Any
 from annotation.models import Item, SuggestionMethod
 from labeling_jobs.backends import ModelBackend
 from labeling_jobs.backends.base import normalise
-from labeling_jobs.method_base import ChunkOutput, MethodContext, model_backend
+from labeling_jobs.methods.base import ChunkOutput, MethodContext, backend_of
+from labeling_jobs.methods.pure import pair_verdict
 from labeling_jobs.prompts import pair_messages, turn_messages
-
-
-def pair_verdict(p_a_first: float, p_a_second: float) -> tuple[bool, float, int]:
-    """From P(A is better) with A shown first and with A shown second: (consistent,
-    mean P(A better), strength in -3..+3 with negative = A better; 0 when inconsistent)."""
-    p = (p_a_first + p_a_second) / 2
-    consistent = (p_a_first > 0.5 and p_a_second > 0.5) or (p_a_first < 0.5 and p_a_second < 0.5)
-    if not consistent:
-        return False, p, 0
-    margin = abs(p - 0.5) * 2
-    size = 1 if margin < 1 / 3 else 2 if margin < 2 / 3 else 3
-    return True, p, -size if p > 0.5 else size
 
 
 def _context_text(item: Item) -> str:
@@ -35,7 +24,7 @@ def _context_text(item: Item) -> str:
 
 def run_pair_judge(ctx: MethodContext) -> ChunkOutput:
     out = ChunkOutput()
-    backend = model_backend(ctx)
+    backend = backend_of(ctx)
     principles = (ctx.project.label_schema or {}).get("principles") or []
     jobs: list[tuple[Item, Any, Any]] = []
     prompts: list[str] = []
@@ -80,7 +69,7 @@ def code_labels(backend: ModelBackend, choices: Sequence[str]) -> list[str]:
 
 def run_turn_coder(ctx: MethodContext) -> ChunkOutput:
     out = ChunkOutput()
-    backend = model_backend(ctx)
+    backend = backend_of(ctx)
     fields = (ctx.project.label_schema or {}).get("fields") or []
     window = int(ctx.params["context_turns"])
     groups: dict[tuple[int, ...], list[tuple[Item, Any, int, dict[str, Any], str]]] = {}

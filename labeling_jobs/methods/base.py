@@ -1,4 +1,5 @@
-"""What every labeling method gets (`MethodContext`) and returns (`ChunkOutput`)."""
+"""What every labeling method shares: its input (`MethodContext`), its output (`ChunkOutput`)
+and small helpers over items."""
 
 from __future__ import annotations
 
@@ -50,8 +51,31 @@ class MethodContext:
         )
 
 
-def model_backend(ctx: MethodContext) -> ModelBackend:
+def with_reference(ctx: MethodContext, out: ChunkOutput) -> list[Item]:
+    kept = []
+    for item in ctx.items:
+        if not item.reference_answer.strip():
+            out.skipped["no reference answer"] += 1
+        elif not list(item.steps.all()):
+            out.skipped["no steps"] += 1
+        else:
+            kept.append(item)
+    return kept
+
+
+def backend_of(ctx: MethodContext) -> ModelBackend:
     """The job's model backend; BackendError for a job created without one."""
     if ctx.backend is None:
         raise BackendError(f"{ctx.job.kind} jobs need a model backend")
     return ctx.backend
+
+
+def steps_of(item: Item) -> list[Any]:
+    return list(item.steps.all())
+
+
+def items_with_steps(ctx: MethodContext, out: ChunkOutput) -> list[Item]:
+    items = [i for i in ctx.items if steps_of(i)]
+    if len(items) < len(ctx.items):
+        out.skipped["no steps"] += len(ctx.items) - len(items)
+    return items
