@@ -39,6 +39,10 @@ if TYPE_CHECKING:
     from annotation.models import Annotation, Item, Project
 
 STEP_MODES = ("rate_every_step", "first_error")
+STEP_MODE_CHOICES = (
+    ("rate_every_step", "Rate every step (−1 / 0 / +1)"),
+    ("first_error", "First error (ProcessBench: mark the first wrong step)"),
+)
 RATING_TEXT = {-1: "−1", 0: "0", 1: "+1"}
 RATING_CLASS = {-1: "r-wrong", 0: "r-neutral", 1: "r-right"}
 _STEP_KEY = re.compile(r"^(rating|cant|comment)-(\d+)$")
@@ -63,6 +67,10 @@ class StepLabels(LabelKind):
         form="web/kinds/steps.html",
         keymap="web/kinds/steps_keys.html",
         review="web/kinds/steps_review.html",
+    )
+    schema_help = (
+        '"mode": rate_every_step or first_error (also on the Settings tab); "ratings": the '
+        'values -1, 0 and 1 once each, with a display "name" and a "help" text shown on hover.'
     )
     default_schema: ClassVar[Schema] = {
         "mode": "rate_every_step",

@@ -31,3 +31,17 @@ def user_list_addable_by(*, requester: User) -> QuerySet[User]:
     if user_can_create_projects(user=requester):
         return people
     return people.filter(memberships__project__memberships__user=requester).distinct()
+
+
+def user_find_addable(*, requester: User, identifier: str) -> User | None:
+    """The account `requester` may add that has this username, or else this email (case
+    insensitive); None when there is none, or when several accounts share the email."""
+    identifier = identifier.strip()
+    if not identifier:
+        return None
+    addable = user_list_addable_by(requester=requester)
+    user = addable.filter(username=identifier).first()
+    if user is not None or "@" not in identifier:
+        return user
+    matches = list(addable.filter(email__iexact=identifier)[:2])
+    return matches[0] if len(matches) == 1 else None
