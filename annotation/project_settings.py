@@ -10,7 +10,7 @@ applies only to projects whose kind's default schema has that key (the step mode
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from annotation.kinds import label_kind_for
 from annotation.kinds.steps import STEP_MODE_CHOICES
@@ -35,6 +35,16 @@ class ProjectSetting:
     # Stored in project.label_schema[schema_key] (validated by the kind) instead of a column.
     schema_key: str = ""
     required: bool = False
+
+    def bounds(self) -> dict[str, Any]:
+        """`min_value` / `max_value` keyword arguments of a form or serializer field."""
+        cast = int if self.type == "int" else float
+        out: dict[str, Any] = {}
+        if self.minimum is not None:
+            out["min_value"] = cast(self.minimum)
+        if self.maximum is not None:
+            out["max_value"] = cast(self.maximum)
+        return out
 
     def applies_to(self, project: Project) -> bool:
         return not self.schema_key or self.schema_key in label_kind_for(project).default_schema

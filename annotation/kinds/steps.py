@@ -106,6 +106,14 @@ class StepLabels(LabelKind):
         # Sorted by repr: any JSON value may come in, and mixed types do not compare.
         if sorted(values, key=repr) != [-1, 0, 1] or len(values) != len(schema["ratings"]):
             raise invalid("label_schema.ratings", "must name the values -1, 0 and 1 once each")
+        for i, r in enumerate(schema["ratings"]):
+            for key in ("name", "help"):
+                text = r.get(key, "")
+                if not isinstance(text, str) or len(text) > 500:
+                    raise invalid(
+                        f"label_schema.ratings[{i}].{key}",
+                        "must be a text of at most 500 characters",
+                    )
 
     # --- labels ---------------------------------------------------------------------------
 

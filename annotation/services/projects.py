@@ -87,7 +87,7 @@ def _slug_free(base: str) -> str:
 @transaction.atomic
 def project_update(*, project: Project, **fields: Any) -> Project:
     """Change editable project fields; the label schema is re-validated."""
-    allowed = {"name", "label_schema", "overlap", "instructions", "show_suggestions"}
+    allowed = {"name", "description", "label_schema", "overlap", "instructions", "show_suggestions"}
     unknown = set(fields) - allowed
     if unknown:
         raise ApplicationError("cannot be changed", code="read_only", field=sorted(unknown)[0])

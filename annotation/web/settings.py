@@ -55,10 +55,10 @@ def _form_field(setting: ProjectSetting) -> forms.Field:
             widget=forms.Textarea(attrs=attrs), **common,
         )  # fmt: skip
     if setting.type == "int":
-        return forms.IntegerField(min_value=setting.minimum, max_value=setting.maximum, **common)
+        return forms.IntegerField(**setting.bounds(), **common)
     if setting.type == "float":
         return forms.FloatField(
-            min_value=setting.minimum, max_value=setting.maximum,
+            **setting.bounds(),
             widget=forms.NumberInput(attrs={"step": "0.01"}), **common,
         )  # fmt: skip
     if setting.type == "bool":
