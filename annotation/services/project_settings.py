@@ -53,6 +53,24 @@ def setting_value_clean(setting: ProjectSetting, value: Any) -> Any:
     return int(value) if kind == "int" else float(value)
 
 
+# Settings that used to be keys of the label schema (before 0007_project_settings); a schema
+# that still carries them sets the project's columns instead.
+LEGACY_SCHEMA_KEYS = ("gold_rate", "gold_min_accuracy", "gold_min_items", "allow_consensus_labels")
+
+
+def schema_settings_split(label_schema: Any) -> tuple[Any, dict[str, Any]]:
+    """(the schema without the legacy setting keys, those settings checked)."""
+    if not isinstance(label_schema, dict) or not any(k in label_schema for k in LEGACY_SCHEMA_KEYS):
+        return label_schema, {}
+    schema = dict(label_schema)
+    values = {}
+    for key in LEGACY_SCHEMA_KEYS:
+        if key in schema:
+            value = schema.pop(key)
+            values[key] = setting_value_clean(SETTINGS_BY_NAME[key], value)
+    return schema, values
+
+
 def _schema_checked(project: Project, label_schema: Any) -> Schema:
     """The schema validated by the kind; ApplicationError (409) when labels already written
     use values it removes, saying how many annotations and which values."""
@@ -109,6 +127,9 @@ def project_schema_set(*, project: Project, label_schema: Any) -> Project:
     """Replace the project's label schema: filled with the kind's defaults, checked by the
     kind, and refused (409) when it would orphan existing labels."""
     locked = Project.objects.select_for_update().get(pk=project.pk)
+    label_schema, legacy = schema_settings_split(label_schema)
     locked.label_schema = _schema_checked(locked, label_schema)
-    locked.save(update_fields=["label_schema"])
+    for key, value in legacy.items():
+        setattr(locked, key, value)
+    locked.save(update_fields=["label_schema", *legacy])
     return locked

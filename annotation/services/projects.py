@@ -11,7 +11,7 @@ from annotation.errors import ApplicationError
 from annotation.kinds import label_schema_validate
 from annotation.models import Dataset, Membership, Project, Role, User
 from annotation.selectors.users import user_find_addable
-from annotation.services.project_settings import project_schema_set
+from annotation.services.project_settings import project_schema_set, schema_settings_split
 
 
 @transaction.atomic
@@ -33,6 +33,7 @@ def project_create(
     that is taken raises ApplicationError(code="conflict") whose message does not say whether
     a project holds it, since the caller may not be allowed to see that project.
     """
+    label_schema, legacy = schema_settings_split(label_schema)
     schema = label_schema_validate(kind, label_schema)
     if overlap < 1:
         raise ApplicationError("must be at least 1", field="overlap")
@@ -55,6 +56,7 @@ def project_create(
                 instructions=instructions,
                 show_suggestions=show_suggestions,
                 created_by=created_by,
+                **legacy,
             )
     except IntegrityError:
         # A concurrent create took the slug between the check and the insert.
