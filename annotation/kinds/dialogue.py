@@ -34,13 +34,13 @@ from annotation.kinds.base import (
     humanize,
     invalid,
 )
-from annotation.models import Annotation, ProjectKind, Turn, TurnLabel
+from annotation.models import ProjectKind, Turn, TurnLabel
 from annotation.web.rendering import rich_text
 
 if TYPE_CHECKING:
     from django.http import QueryDict
 
-    from annotation.models import Item, Project
+    from annotation.models import Annotation, Item, Project
 
 _TURN_KEY = re.compile(r"^code-(\d+)-(.+)$")
 
@@ -117,23 +117,19 @@ class DialogueCoding(LabelKind):
         out = []
         for f in old.get("fields", []):
             name = f["name"]
-            gone = sorted(set(f.get("choices", [])) - kept.get(name, set()))
+            gone = set(f.get("choices", [])) - kept.get(name, set())
             if not gone:
                 continue
-            n = (
-                Annotation.objects.filter(
-                    item__project=project, turn_labels__field=name, turn_labels__value__in=gone
-                )
-                .distinct()
-                .count()
+            labels = TurnLabel.objects.filter(
+                annotation__item__project=project, field=name, value__in=gone
             )
-            if n:
-                what = (
-                    f"field {name!r}"
-                    if name not in kept
-                    else f"{name}: {', '.join(repr(g) for g in gone)}"
-                )
-                out.append(SchemaOrphan(what, n))
+            used = sorted(set(labels.values_list("value", flat=True).distinct()))
+            if not used:
+                continue
+            n = labels.values("annotation_id").distinct().count()
+            shown = ", ".join(repr(u) for u in used)
+            what = f"field {name!r} ({shown})" if name not in kept else f"{name}: {shown}"
+            out.append(SchemaOrphan(what, n))
         return out
 
     # --- labels ---------------------------------------------------------------------------

@@ -62,9 +62,11 @@ def preference_schema_orphans(*, project: Project, old: Schema, new: Schema) -> 
     def count(qs: Any) -> int:
         return int(qs.values("annotation_id").distinct().count())
 
-    gone = sorted(set(old.get("principles", [])) - set(new["principles"]))
-    if gone and (n := count(ratings.filter(principle__in=gone))):
-        out.append(SchemaOrphan(f"principles {', '.join(repr(g) for g in gone)}", n))
+    gone = set(old.get("principles", [])) - set(new["principles"])
+    removed = ratings.filter(principle__in=gone)
+    used = sorted(set(removed.values_list("principle", flat=True).distinct())) if gone else []
+    if used:
+        out.append(SchemaOrphan(f"principles {', '.join(repr(u) for u in used)}", count(removed)))
     kept = ratings.filter(principle__in=new["principles"])
     if new["principle_mode"] != old.get("principle_mode", new["principle_mode"]):
         per_response = new["principle_mode"] == "per_response"
