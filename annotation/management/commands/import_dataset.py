@@ -14,6 +14,7 @@ from django.db import transaction
 from annotation.errors import ApplicationError
 from annotation.importers import FORMAT_NAMES
 from annotation.importers.split import SPLIT_MODES
+from annotation.kinds import label_schema_default
 from annotation.models import Project, ProjectKind, User
 from annotation.services.imports import ImportResult, dataset_import
 from annotation.services.projects import project_create
@@ -141,7 +142,14 @@ class Command(BaseCommand):
             owner = User.objects.filter(username=opts["owner"]).first()
             if owner is None:
                 raise CommandError(f"owner: no user {opts['owner']!r}")
-        schema = {"mode": MODE_ALIASES[opts["mode"]]} if opts.get("mode") else None
+        schema = None
+        if opts.get("mode"):
+            if "mode" not in label_schema_default(opts["create_project"]):
+                raise CommandError(
+                    f"mode: {opts['create_project']} projects have no step mode; --mode is for "
+                    "reasoning-trace projects"
+                )
+            schema = {"mode": MODE_ALIASES[opts["mode"]]}
         try:
             project = project_create(
                 name=opts["project"].replace("-", " ").title(),
