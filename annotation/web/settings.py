@@ -264,9 +264,7 @@ def project_members(request: AuthedHttpRequest, slug: str) -> HttpResponse:
         except ApplicationError as exc:
             form_add_error(form, exc)
         else:
-            messages.success(
-                request, f"{m.user.get_username()} is now a {m.get_role_display().lower()}."
-            )
+            messages.success(request, f"{m.user.get_username()}: {m.get_role_display().lower()}.")
             if request.htmx:
                 return _members_page(request, project, MemberAddForm())
             return redirect("project_members", slug=project.slug)
