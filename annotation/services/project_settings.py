@@ -27,6 +27,8 @@ def setting_value_clean(setting: ProjectSetting, value: Any) -> Any:
     if kind in ("text", "textarea", "markdown"):
         if not isinstance(value, str):
             raise ApplicationError("must be text", field=name)
+        # Browsers post textareas with CRLF line ends; store one kind.
+        value = value.replace("\r\n", "\n")
         if setting.max_length is not None and len(value) > setting.max_length:
             raise ApplicationError(f"at most {setting.max_length} characters", field=name)
         if setting.required and not value.strip():
