@@ -19,7 +19,7 @@ from annotation.api.views import AuthedRequest, ProjectScopedApi, _object_or_404
 from annotation.models import Role
 from annotation.project_settings import PROJECT_SETTINGS, ProjectSetting
 from annotation.selectors.project_settings import project_settings_get
-from annotation.selectors.projects import ALL_ROLES, MANAGE, membership_list
+from annotation.selectors.projects import ALL_ROLES, MANAGE, READ_ITEMS, membership_list
 from annotation.services.project_settings import project_schema_set, project_settings_update
 from annotation.services.projects import membership_remove, membership_set
 
@@ -52,10 +52,12 @@ ProjectSettingsSerializer = type(
 
 
 class ProjectSettingsApi(ProjectScopedApi):
-    """GET: any member reads the project's settings. PATCH: a manager changes some of them
-    (all or nothing); each is validated against its declared type and bounds."""
+    """GET: managers, reviewers and researchers read the project's settings (annotators get
+    403: the gold rate is not theirs to know; their instructions come with the project).
+    PATCH: a manager changes some of them (all or nothing); each is validated against its
+    declared type and bounds."""
 
-    roles: ClassVar[dict[str, frozenset[str]]] = {"GET": ALL_ROLES, "PATCH": MANAGE}
+    roles: ClassVar[dict[str, frozenset[str]]] = {"GET": READ_ITEMS, "PATCH": MANAGE}
 
     @extend_schema(responses=ProjectSettingsSerializer)
     def get(self, request: AuthedRequest, slug: str) -> Response:

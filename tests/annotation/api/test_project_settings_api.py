@@ -74,7 +74,8 @@ def test_step_mode_is_refused_for_a_dialogue_project(make_project, api_client):
 def test_settings_and_schema_access(project, api_client, member, make_user):
     annotator = member(project, Role.ANNOTATOR)
     api_client.force_authenticate(annotator)
-    assert api_client.get("/api/v1/projects/p1/settings/").status_code == 200
+    assert api_client.get("/api/v1/projects/p1/settings/").status_code == 403
+    assert api_client.get("/api/v1/projects/p1/schema/").status_code == 200
     assert (
         api_client.patch("/api/v1/projects/p1/settings/", {"overlap": 2}, format="json").status_code
         == 403
