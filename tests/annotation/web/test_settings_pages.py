@@ -216,3 +216,30 @@ def test_project_page_links_settings_for_managers(client, make_project):
     page = client.get(reverse("project_detail", args=["p1"])).content
     assert reverse("project_settings", args=["p1"]).encode() in page
     assert reverse("project_members", args=["p1"]).encode() in page
+
+
+@pytest.mark.parametrize(
+    ("kind", "record", "schema", "shown"),
+    [
+        ("step_labels", {"external_id": "t", "prompt": "2+2?", "steps": ["4"]},
+         {"mode": "rate_every_step", "ratings": [
+             {"value": -1, "name": "bad"}, {"value": 0, "name": "meh"}, {"value": 1, "name": "great"}]},
+         "great"),
+        ("preference", {"external_id": "p", "prompt": "I feel low.", "candidates": [{"text": "A"}, {"text": "B"}]},
+         {"principles": ["warmth"], "principle_labels": {"warmth": {"label": "Warm tone", "help": "Kind."}}},
+         "Warm tone"),
+    ],
+)  # fmt: skip
+def test_schema_preview_for_each_kind(client, make_project, kind, record, schema, shown):
+    project = make_project(kind, slug="k1")
+    _import(project, record)
+    client.force_login(project.created_by)
+    response = client.post(
+        reverse("project_schema_preview", args=["k1"]),
+        {"label_schema": json.dumps(schema)},
+        headers={"HX-Request": "true"},
+    )
+    assert response.status_code == 200
+    assert b'id="schema-valid"' in response.content
+    assert shown.encode() in response.content
+    assert Project.objects.get(id=project.id).label_schema != schema  # nothing saved
