@@ -16,7 +16,7 @@ from django.db import transaction
 from annotation.errors import ApplicationError
 from annotation.kinds import label_schema_validate
 from annotation.kinds.base import Schema
-from annotation.models import Project
+from annotation.models import Item, Project
 from annotation.project_settings import SETTINGS_BY_NAME, ProjectSetting
 from annotation.selectors.project_settings import project_schema_orphans
 
@@ -121,7 +121,20 @@ def project_settings_update(*, project: Project, values: Mapping[str, Any]) -> P
         locked.label_schema = _schema_checked(locked, schema)
     if changed:
         locked.save(update_fields=sorted(changed))
+    if "overlap" in changed:
+        items_completeness_sync(project=locked)
     return locked
+
+
+def items_completeness_sync(*, project: Project) -> int:
+    """After a change of overlap k: mark items complete exactly when they have k human
+    annotations (gold items never are), so a raised k sends done items back to the queue and
+    a lowered one stops asking for more. Returns the number of items changed."""
+    items = Item.objects.filter(project=project, is_gold=False)
+    k = project.overlap
+    reopened = items.filter(is_complete=True, done_count__lt=k).update(is_complete=False)
+    closed = items.filter(is_complete=False, done_count__gte=k).update(is_complete=True)
+    return reopened + closed
 
 
 @transaction.atomic

@@ -11,7 +11,11 @@ from annotation.errors import ApplicationError
 from annotation.kinds import label_schema_validate
 from annotation.models import Dataset, Membership, Project, Role, User
 from annotation.selectors.users import user_find_addable
-from annotation.services.project_settings import project_schema_set, schema_settings_split
+from annotation.services.project_settings import (
+    items_completeness_sync,
+    project_schema_set,
+    schema_settings_split,
+)
 
 
 @transaction.atomic
@@ -103,6 +107,8 @@ def project_update(*, project: Project, **fields: Any) -> Project:
         setattr(project, key, value)
     if fields:
         project.save(update_fields=list(fields))
+    if "overlap" in fields:
+        items_completeness_sync(project=project)
     return project
 
 

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from annotation.errors import ApplicationError
-from annotation.models import Membership, Project, Role
+from annotation.models import Item, Membership, Project, Role
 from annotation.project_settings import PROJECT_SETTINGS, project_settings_for
 from annotation.selectors.project_settings import project_schema_orphans, project_settings_get
 from annotation.services.annotations import annotation_submit
@@ -194,3 +194,25 @@ def test_a_manager_without_site_permission_cannot_add_strangers_by_email(make_pr
             identifier="s@example.org",
             role=Role.ANNOTATOR,
         )
+
+
+def test_changing_overlap_reopens_or_closes_items(make_project, member):
+    project = make_project("step_labels", overlap=1)
+    _import(project, {"external_id": "a", "prompt": "p", "steps": ["s"]},
+            {"external_id": "b", "prompt": "p", "steps": ["s"]})  # fmt: skip
+    asg = assignment_claim_next(project=project, annotator=member(project))
+    annotation_submit(assignment=asg, labels={"steps": [{"index": 0, "rating": 1}]})
+    done = Item.objects.get(id=asg.item_id)
+    assert done.is_complete
+    project_settings_update(project=project, values={"overlap": 2})
+    done.refresh_from_db()
+    assert not done.is_complete
+    second = member(project)
+    assert assignment_claim_next(project=project, annotator=second).item_id in {
+        done.id,
+        done.id + 1,
+    }
+    project_settings_update(project=project, values={"overlap": 1})
+    done.refresh_from_db()
+    assert done.is_complete
+    assert Item.objects.filter(project=project, is_complete=True).count() == 1
