@@ -182,6 +182,9 @@ def labeling_job_create(
     merged = _params_merge(kind, params)
     if kind == JobKind.CONSENSUS:
         merged = _consensus_params(project, merged)
+        if "auto_accept" not in (params or {}):
+            # The project's setting, unless this job says otherwise.
+            merged["auto_accept"] = project.consensus_auto_accept
         backend, model_name = Backend.NONE, "consensus"
     else:
         backend = backend or Backend.TRANSFORMERS

@@ -19,6 +19,7 @@ class ProjectOutputSerializer(serializers.ModelSerializer):
             "id",
             "slug",
             "name",
+            "description",
             "kind",
             "label_schema",
             "overlap",

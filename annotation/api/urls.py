@@ -3,7 +3,7 @@
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView
 
-from annotation.api import auth_views, backup_views, views
+from annotation.api import auth_views, backup_views, settings_views, views
 from annotation.api.index import ApiIndexApi
 
 app_name = "api"
@@ -22,7 +22,15 @@ urlpatterns = [
     path(project, views.ProjectDetailApi.as_view(), name="project-detail"),
     path(f"{project}backup/", backup_views.ProjectBackupApi.as_view(), name="project-backup"),
     path(f"{project}members/", views.MemberListSetApi.as_view(), name="member-list"),
-    path(f"{project}members/<int:pk>/", views.MemberDeleteApi.as_view(), name="member-detail"),
+    path(
+        f"{project}members/<int:pk>/",
+        settings_views.MemberDetailApi.as_view(),
+        name="member-detail",
+    ),
+    path(
+        f"{project}settings/", settings_views.ProjectSettingsApi.as_view(), name="project-settings"
+    ),
+    path(f"{project}schema/", settings_views.ProjectSchemaApi.as_view(), name="project-schema"),
     path(f"{project}datasets/", views.DatasetListCreateApi.as_view(), name="dataset-list"),
     path(f"{project}datasets/<int:pk>/", views.DatasetDetailApi.as_view(), name="dataset-detail"),
     path(f"{project}items/", views.ItemListApi.as_view(), name="item-list"),

@@ -52,11 +52,10 @@ from annotation.selectors.projects import (
     membership_list,
     project_list_for_user,
 )
-from annotation.selectors.users import user_list_addable_by
+from annotation.selectors.users import user_find_addable
 from annotation.services.import_runs import import_run_create, import_run_retry
 from annotation.services.projects import (
     dataset_create,
-    membership_remove,
     membership_set,
     project_create,
     project_update,
@@ -189,6 +188,7 @@ class ProjectDetailApi(ProjectScopedApi):
 
     class ProjectUpdateInputSerializer(serializers.Serializer):
         name = serializers.CharField(max_length=200, required=False)
+        description = serializers.CharField(max_length=10_000, required=False, allow_blank=True)
         label_schema = SafeJSONField(required=False)
         overlap = serializers.IntegerField(min_value=1, max_value=OVERLAP_MAX, required=False)
         instructions = serializers.CharField(
@@ -212,15 +212,17 @@ class ProjectDetailApi(ProjectScopedApi):
 
 
 class MemberListSetApi(ProjectScopedApi):
-    """GET: managers and reviewers list members. POST: a manager adds a user by username or
-    changes their role (one membership per user; answers 200 either way). A username the
+    """GET: managers and reviewers list members. POST: a manager adds a user by username (or
+    their account's email) or changes their role (one membership per user; answers 200 either way). A username the
     manager may not add (see `user_list_addable_by`) gets the same 400 as one that does not
     exist."""
 
     roles: ClassVar[dict[str, frozenset[str]]] = {"GET": LIST_MEMBERS, "POST": MANAGE}
 
     class MemberSetInputSerializer(serializers.Serializer):
-        username = serializers.CharField(max_length=150)
+        username = serializers.CharField(
+            max_length=254, help_text="The user's username, or the email of their account."
+        )
         role = serializers.ChoiceField(choices=Role.choices)
 
     @extend_schema(responses=MembershipOutputSerializer(many=True))
@@ -232,29 +234,13 @@ class MemberListSetApi(ProjectScopedApi):
     def post(self, request: AuthedRequest, slug: str) -> Response:
         data = self.MemberSetInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        user = (
-            user_list_addable_by(requester=request.user)
-            .filter(username=data.validated_data["username"])
-            .first()
-        )
+        user = user_find_addable(requester=request.user, identifier=data.validated_data["username"])
         if user is None:
-            raise ValidationError({"username": ["No user you can add has this username."]})
+            raise ValidationError({"username": ["No user you can add has this username or email."]})
         membership = membership_set(
             project=self.project, user=user, role=data.validated_data["role"]
         )
         return Response(MembershipOutputSerializer(membership).data)
-
-
-class MemberDeleteApi(ProjectScopedApi):
-    """A manager removes a membership; the last manager cannot be removed (400)."""
-
-    roles: ClassVar[dict[str, frozenset[str]]] = {"DELETE": MANAGE}
-
-    @extend_schema(responses={204: None})
-    def delete(self, request: AuthedRequest, slug: str, pk: int) -> Response:
-        membership = _object_or_404(membership_list(project=self.project).filter(pk=pk).first())
-        membership_remove(membership=membership)
-        return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 # --- datasets --------------------------------------------------------------------------------

@@ -110,7 +110,7 @@ def export_sources(*, project: Project, options: dict[str, Any]) -> tuple[str, .
         if not project_quality_settings(project=project).allow_consensus_labels:
             raise ApplicationError(
                 "this project does not allow consensus auto-labels "
-                "(label_schema.allow_consensus_labels)",
+                "(the project setting allow_consensus_labels)",
                 code="not_allowed",
                 field="options.include_consensus",
             )

@@ -65,6 +65,14 @@ class FieldSpec:
     first_error: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class SchemaOrphan:
+    """Labels a schema change would orphan: `what` disappears, `annotations` use it."""
+
+    what: str
+    annotations: int
+
+
 # --- presentation: what the labeling form and the review table show ------------------------
 
 
@@ -194,6 +202,26 @@ def invalid(field: str, message: str, *, code: str = "invalid") -> ApplicationEr
     return ApplicationError(message, code=code, field=field)
 
 
+def check_name(value: Any, field: str, *, max_length: int = 64) -> str:
+    """A code or name stored in a label row: a non-empty string of at most `max_length`."""
+    if not isinstance(value, str) or not value.strip() or len(value) > max_length:
+        raise invalid(field, f"must be a non-empty text of at most {max_length} characters")
+    return value
+
+
+def check_labels(value: Any, field: str, *, keys: set[str], max_length: int = 200) -> None:
+    """An optional {code: display text} map over known codes."""
+    if value is None:
+        return
+    if not isinstance(value, dict):
+        raise invalid(field, "must be an object of display names")
+    for key, text in value.items():
+        if key not in keys:
+            raise invalid(f"{field}.{key}", "names no value of this field")
+        if not isinstance(text, str) or len(text) > max_length:
+            raise invalid(f"{field}.{key}", f"must be a text of at most {max_length} characters")
+
+
 def as_int(value: Any, field: str) -> int:
     """An integer from an int or a numeric string (form posts are strings); bools refused."""
     if isinstance(value, bool):
@@ -229,6 +257,8 @@ class LabelKind(ABC):
     # annotation.importers.split): the upload form offers it.
     splits_text: ClassVar[bool] = False
     default_schema: ClassVar[Schema]
+    # One paragraph for the schema editor: the keys of this kind's schema and what they mean.
+    schema_help: ClassVar[str] = ""
     # The kind's demo project: slug, name, overlap, instructions, and the native JSONL file
     # (under annotation/demo) and dataset name its items come from.
     demo: ClassVar[dict[str, Any]]
@@ -239,6 +269,13 @@ class LabelKind(ABC):
     def schema_check(self, schema: Schema) -> None:
         """Raise ApplicationError (field `label_schema.<name>`) unless the merged schema is
         usable by this kind."""
+
+    def schema_orphans(self, *, project: Project, old: Schema, new: Schema) -> list[SchemaOrphan]:
+        """What changing the project's schema from `old` to `new` (both checked) would take
+        away from labels already written: values, fields or principles that disappear and
+        how many annotations use each. Empty when nothing labeled is lost (the default: a kind
+        whose label values the schema cannot remove)."""
+        return []
 
     # --- labels ---------------------------------------------------------------------------
 

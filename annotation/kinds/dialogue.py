@@ -25,8 +25,11 @@ from annotation.kinds.base import (
     ReviewCells,
     ReviewLayout,
     Schema,
+    SchemaOrphan,
     Suggestions,
     as_int,
+    check_labels,
+    check_name,
     hints,
     humanize,
     invalid,
@@ -49,6 +52,12 @@ class DialogueCoding(LabelKind):
     shown_parts = ("turns",)
     templates = KindTemplates(form="web/kinds/dialogue.html", keymap="web/kinds/dialogue_keys.html")
     content_note = True
+    schema_help = (
+        '"fields": 1 to 20 fields, each with a "name" (stored), the speaker "role" whose turns it '
+        'codes, 1 to 9 "choices" (stored codes), and optional display names: "label" for the '
+        'field and "choice_labels" {code: name}. Codes in use cannot be removed; rename them '
+        "with display names instead."
+    )
     default_schema: ClassVar[Schema] = {
         "fields": [
             {
@@ -79,18 +88,49 @@ class DialogueCoding(LabelKind):
 
     def schema_check(self, schema: Schema) -> None:
         fields = schema["fields"]
-        if not isinstance(fields, list) or not fields:
-            raise invalid("label_schema.fields", "must be a non-empty list")
+        if not isinstance(fields, list) or not fields or len(fields) > 20:
+            raise invalid("label_schema.fields", "must be a list of 1 to 20 fields")
         names = set()
         for i, f in enumerate(fields):
+            where = f"label_schema.fields[{i}]"
             if not isinstance(f, dict) or not f.get("name") or not f.get("role"):
-                raise invalid(f"label_schema.fields[{i}]", "needs a name and a role")
+                raise invalid(where, "needs a name and a role")
+            check_name(f["name"], f"{where}.name")
+            check_name(f["role"], f"{where}.role")
             choices = f.get("choices")
             if not isinstance(choices, list) or not choices or len(choices) > 9:
-                raise invalid(f"label_schema.fields[{i}].choices", "1 to 9 choices")
+                raise invalid(f"{where}.choices", "1 to 9 choices")
+            for k, c in enumerate(choices):
+                check_name(c, f"{where}.choices[{k}]")
+            if len(set(choices)) != len(choices):
+                raise invalid(f"{where}.choices", "each choice once")
             if f["name"] in names:
-                raise invalid(f"label_schema.fields[{i}].name", f"duplicate {f['name']!r}")
+                raise invalid(f"{where}.name", f"duplicate {f['name']!r}")
             names.add(f["name"])
+            label = f.get("label")
+            if label is not None and (not isinstance(label, str) or len(label) > 200):
+                raise invalid(f"{where}.label", "must be a text of at most 200 characters")
+            check_labels(f.get("choice_labels"), f"{where}.choice_labels", keys=set(choices))
+
+    def schema_orphans(self, *, project: Project, old: Schema, new: Schema) -> list[SchemaOrphan]:
+        kept = {f["name"]: set(f["choices"]) for f in new["fields"]}
+        out = []
+        for f in old.get("fields", []):
+            name = f["name"]
+            gone = set(f.get("choices", [])) - kept.get(name, set())
+            if not gone:
+                continue
+            labels = TurnLabel.objects.filter(
+                annotation__item__project=project, field=name, value__in=gone
+            )
+            used = sorted(set(labels.values_list("value", flat=True).distinct()))
+            if not used:
+                continue
+            n = labels.values("annotation_id").distinct().count()
+            shown = ", ".join(repr(u) for u in used)
+            what = f"field {name!r} ({shown})" if name not in kept else f"{name}: {shown}"
+            out.append(SchemaOrphan(what, n))
+        return out
 
     # --- labels ---------------------------------------------------------------------------
 
@@ -189,12 +229,12 @@ class DialogueCoding(LabelKind):
             fields = [
                 FieldRow(
                     name=f["name"],
-                    label=humanize(f["name"]),
+                    label=_field_label(f),
                     input_name=f"code-{turn.index}-{f['name']}",
                     choices=[
                         Choice(
                             value=c,
-                            label=humanize(c),
+                            label=_choice_label(f, c),
                             key=str(k) if n == 0 else "",
                             checked=given.get((turn.index, f["name"])) == c,
                         )
@@ -219,8 +259,8 @@ class DialogueCoding(LabelKind):
             "codable": sum(1 for t in turns if t.fields),
             "legend": [
                 {"role": humanize(role), "fields": [
-                    {"label": humanize(f["name"]),
-                     "choices": [(k, humanize(c)) for k, c in enumerate(f["choices"], start=1)]}
+                    {"label": _field_label(f),
+                     "choices": [(k, _choice_label(f, c)) for k, c in enumerate(f["choices"], start=1)]}
                     for f in fields
                 ]}
                 for role, fields in by_role.items()
@@ -289,3 +329,12 @@ class DialogueCoding(LabelKind):
 
     def gold_field(self, key: str) -> bool:
         return key.startswith("turn:")
+
+
+def _field_label(field: dict[str, Any]) -> str:
+    """A field's display name: the schema's `label`, else its name made readable."""
+    return str(field.get("label") or humanize(field["name"]))
+
+
+def _choice_label(field: dict[str, Any], code: str) -> str:
+    return str((field.get("choice_labels") or {}).get(code) or humanize(code))

@@ -28,11 +28,13 @@ from annotation.kinds.base import (
     ReviewCells,
     ReviewLayout,
     Schema,
+    SchemaOrphan,
     Suggestions,
     as_int,
     humanize,
     invalid,
 )
+from annotation.kinds.preference_schema import preference_schema_check, preference_schema_orphans
 from annotation.models import Candidate, PreferenceLabel, PrincipleRating, ProjectKind
 from annotation.web.rendering import rich_text
 
@@ -87,6 +89,12 @@ class PreferencePairs(LabelKind):
     )
     content_note = True
     compares_pairs = True
+    schema_help = (
+        '"principles": names rated under each response (per_response) or for the pair '
+        '(per_pair, -3..+3), with optional "principle_labels" {name: {"label", "help"}}; '
+        '"principle_scale": [low, high] of per-response ratings; the preference strength is '
+        'always -3..+3; "justification_required" and "justification_min_length".'
+    )
     default_schema: ClassVar[Schema] = {
         "strength_min": -3,
         "strength_max": 3,
@@ -113,16 +121,10 @@ class PreferencePairs(LabelKind):
     }
 
     def schema_check(self, schema: Schema) -> None:
-        if (schema["strength_min"], schema["strength_max"]) != (-3, 3):
-            raise invalid("label_schema.strength_min/strength_max", "the scale is -3..+3")
-        if not isinstance(schema["principles"], list):
-            raise invalid("label_schema.principles", "must be a list")
-        if schema["principle_mode"] not in PRINCIPLE_MODES:
-            raise invalid(
-                "label_schema.principle_mode", f"must be one of {', '.join(PRINCIPLE_MODES)}"
-            )
-        if not isinstance(schema["justification_min_length"], int):
-            raise invalid("label_schema.justification_min_length", "must be an integer")
+        preference_schema_check(schema, PRINCIPLE_MODES)
+
+    def schema_orphans(self, *, project: Project, old: Schema, new: Schema) -> list[SchemaOrphan]:
+        return preference_schema_orphans(project=project, old=old, new=new)
 
     # --- labels ---------------------------------------------------------------------------
 
@@ -414,6 +416,9 @@ def _principle_rows(
     rows = []
     for name in schema["principles"]:
         label, help_text = PRINCIPLE_LABELS.get(name, (humanize(name), ""))
+        described = (schema.get("principle_labels") or {}).get(name) or {}
+        label = described.get("label") or label
+        help_text = described.get("help") or help_text
         sides = ("left", "right") if per_response else ("pair",)
         rows.append(
             {

@@ -39,6 +39,10 @@ if TYPE_CHECKING:
     from annotation.models import Annotation, Item, Project
 
 STEP_MODES = ("rate_every_step", "first_error")
+STEP_MODE_CHOICES = (
+    ("rate_every_step", "Rate every step (−1 / 0 / +1)"),
+    ("first_error", "First error (ProcessBench: mark the first wrong step)"),
+)
 RATING_TEXT = {-1: "−1", 0: "0", 1: "+1"}
 RATING_CLASS = {-1: "r-wrong", 0: "r-neutral", 1: "r-right"}
 _STEP_KEY = re.compile(r"^(rating|cant|comment)-(\d+)$")
@@ -63,6 +67,10 @@ class StepLabels(LabelKind):
         form="web/kinds/steps.html",
         keymap="web/kinds/steps_keys.html",
         review="web/kinds/steps_review.html",
+    )
+    schema_help = (
+        '"mode": rate_every_step or first_error (also on the Settings tab); "ratings": the '
+        'values -1, 0 and 1 once each, with a display "name" and a "help" text shown on hover.'
     )
     default_schema: ClassVar[Schema] = {
         "mode": "rate_every_step",
@@ -98,6 +106,14 @@ class StepLabels(LabelKind):
         # Sorted by repr: any JSON value may come in, and mixed types do not compare.
         if sorted(values, key=repr) != [-1, 0, 1] or len(values) != len(schema["ratings"]):
             raise invalid("label_schema.ratings", "must name the values -1, 0 and 1 once each")
+        for i, r in enumerate(schema["ratings"]):
+            for key in ("name", "help"):
+                text = r.get(key, "")
+                if not isinstance(text, str) or len(text) > 500:
+                    raise invalid(
+                        f"label_schema.ratings[{i}].{key}",
+                        "must be a text of at most 500 characters",
+                    )
 
     # --- labels ---------------------------------------------------------------------------
 

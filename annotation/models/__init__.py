@@ -59,10 +59,30 @@ class Project(models.Model):
     overlap = models.PositiveSmallIntegerField(
         default=1, help_text="Distinct annotators needed per item (k)."
     )
+    description = models.TextField(blank=True, help_text="What the project is for (managers).")
     instructions = models.TextField(blank=True, help_text="Markdown shown to annotators.")
-    show_suggestions = models.BooleanField(default=True)
+    show_suggestions = models.BooleanField(
+        default=True, help_text="Annotators see model hints on the labeling page."
+    )
+    # Quality settings (annotation.project_settings lists every editable setting).
+    gold_rate = models.FloatField(
+        default=0.05, help_text="Share (0..1) of an annotator's stream drawn from gold items."
+    )
+    gold_min_accuracy = models.FloatField(
+        default=0.7, help_text="Annotators under this gold accuracy are flagged (0..1)."
+    )
+    gold_min_items = models.PositiveIntegerField(
+        default=5, help_text="Gold items an annotator must have done before being flagged."
+    )
+    consensus_auto_accept = models.BooleanField(
+        default=True,
+        help_text="Consensus jobs write the verdicts judge and MC agree on as labels.",
+    )
+    allow_consensus_labels = models.BooleanField(
+        default=False, help_text="Exports may include consensus labels (include_consensus)."
+    )
     # Gold items in the project, kept by the gold services: the task stream draws gold items
-    # (at label_schema["gold_rate"]) only when there are some, without a query per claim.
+    # (at gold_rate) only when there are some, without a query per claim.
     gold_count = models.PositiveIntegerField(default=0)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"

@@ -1,6 +1,6 @@
 """Reads about gold items and the project's quality settings.
 
-The settings live in the project's `label_schema` JSON until they get their own columns:
+The settings are Project columns (migrated out of `label_schema` in 0007_project_settings):
 `gold_rate` (share of an annotator's stream that is gold, 0..1, default 0.05),
 `gold_min_accuracy` (an annotator under it is flagged on the dashboard, default 0.7),
 `gold_min_items` (gold items an annotator must have done before being flagged, default 5),
@@ -10,7 +10,6 @@ The settings live in the project's `label_schema` JSON until they get their own 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from annotation.models import Item, Project
 
@@ -27,20 +26,12 @@ class QualitySettings:
     allow_consensus_labels: bool
 
 
-def _num(schema: dict[str, Any], key: str, default: float, lo: float, hi: float) -> float:
-    value = schema.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int | float) or not lo <= value <= hi:
-        return default
-    return float(value)
-
-
 def project_quality_settings(*, project: Project) -> QualitySettings:
-    schema = project.label_schema or {}
     return QualitySettings(
-        gold_rate=_num(schema, "gold_rate", DEFAULT_GOLD_RATE, 0.0, 1.0),
-        gold_min_accuracy=_num(schema, "gold_min_accuracy", DEFAULT_GOLD_MIN_ACCURACY, 0.0, 1.0),
-        gold_min_items=int(_num(schema, "gold_min_items", DEFAULT_GOLD_MIN_ITEMS, 0, 10_000)),
-        allow_consensus_labels=schema.get("allow_consensus_labels") is True,
+        gold_rate=float(project.gold_rate),
+        gold_min_accuracy=float(project.gold_min_accuracy),
+        gold_min_items=int(project.gold_min_items),
+        allow_consensus_labels=bool(project.allow_consensus_labels),
     )
 
 

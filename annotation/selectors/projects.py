@@ -36,3 +36,12 @@ def project_with_role_for_user(*, user: User, slug: str) -> tuple[Project, str] 
 
 def membership_list(*, project: Project) -> QuerySet[Membership]:
     return project.memberships.select_related("user").order_by("role", "user__username")
+
+
+def project_get_by_slug(*, slug: str) -> Project | None:
+    """For the command line, which acts without a user: any project by slug."""
+    return Project.objects.filter(slug=slug).first()
+
+
+def membership_get(*, project: Project, user: User) -> Membership | None:
+    return project.memberships.select_related("user").filter(user=user).first()

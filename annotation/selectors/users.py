@@ -31,3 +31,22 @@ def user_list_addable_by(*, requester: User) -> QuerySet[User]:
     if user_can_create_projects(user=requester):
         return people
     return people.filter(memberships__project__memberships__user=requester).distinct()
+
+
+def user_find(*, identifier: str, among: QuerySet[User] | None = None) -> User | None:
+    """The account (of `among`, default all) with this username, or else this email (case
+    insensitive); None when there is none, or when several accounts share the email."""
+    identifier = identifier.strip()
+    if not identifier:
+        return None
+    users = User.objects.all() if among is None else among
+    user = users.filter(username=identifier).first()
+    if user is not None or "@" not in identifier:
+        return user
+    matches = list(users.filter(email__iexact=identifier)[:2])
+    return matches[0] if len(matches) == 1 else None
+
+
+def user_find_addable(*, requester: User, identifier: str) -> User | None:
+    """`user_find` among the accounts `requester` may add (`user_list_addable_by`)."""
+    return user_find(identifier=identifier, among=user_list_addable_by(requester=requester))

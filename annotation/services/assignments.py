@@ -61,7 +61,7 @@ def assignment_claim_next(
     already held is returned as it is; mark it rendered as before.
 
     Gold items (known answers, for annotator accuracy) are drawn instead with probability
-    label_schema["gold_rate"] when the project has some the annotator has not seen; they look
+    project.gold_rate when the project has some the annotator has not seen; they look
     like any other item and do not take the k slots of the ordinary stream.
 
     Returns None when nothing is left for this annotator.

@@ -10,6 +10,12 @@ from django.utils.text import slugify
 from annotation.errors import ApplicationError
 from annotation.kinds import label_schema_validate
 from annotation.models import Dataset, Membership, Project, Role, User
+from annotation.selectors.users import user_find_addable
+from annotation.services.project_settings import (
+    items_completeness_sync,
+    project_schema_set,
+    schema_settings_split,
+)
 
 
 @transaction.atomic
@@ -31,6 +37,7 @@ def project_create(
     that is taken raises ApplicationError(code="conflict") whose message does not say whether
     a project holds it, since the caller may not be allowed to see that project.
     """
+    label_schema, legacy = schema_settings_split(label_schema)
     schema = label_schema_validate(kind, label_schema)
     if overlap < 1:
         raise ApplicationError("must be at least 1", field="overlap")
@@ -53,6 +60,7 @@ def project_create(
                 instructions=instructions,
                 show_suggestions=show_suggestions,
                 created_by=created_by,
+                **legacy,
             )
     except IntegrityError:
         # A concurrent create took the slug between the check and the insert.
@@ -82,26 +90,34 @@ def _slug_free(base: str) -> str:
         n += 1
 
 
+@transaction.atomic
 def project_update(*, project: Project, **fields: Any) -> Project:
     """Change editable project fields; the label schema is re-validated."""
-    allowed = {"name", "label_schema", "overlap", "instructions", "show_suggestions"}
+    allowed = {"name", "description", "label_schema", "overlap", "instructions", "show_suggestions"}
     unknown = set(fields) - allowed
     if unknown:
         raise ApplicationError("cannot be changed", code="read_only", field=sorted(unknown)[0])
     if "label_schema" in fields:
-        fields["label_schema"] = label_schema_validate(project.kind, fields["label_schema"])
+        # The schema editor's checks: valid for the kind, and no labels orphaned.
+        project_schema_set(project=project, label_schema=fields.pop("label_schema"))
+        project.refresh_from_db(fields=["label_schema"])
     if "overlap" in fields and fields["overlap"] < 1:
         raise ApplicationError("must be at least 1", field="overlap")
     for key, value in fields.items():
         setattr(project, key, value)
-    project.save(update_fields=list(fields))
+    if fields:
+        project.save(update_fields=list(fields))
+    if "overlap" in fields:
+        items_completeness_sync(project=project)
     return project
 
 
+@transaction.atomic
 def membership_set(*, project: Project, user: User, role: str) -> Membership:
     """Add a member or change their role (one membership per user and project)."""
     if role not in Role.values:
         raise ApplicationError(f"must be one of {', '.join(Role.values)}", field="role")
+    _managers_lock(project)
     current = Membership.objects.filter(project=project, user=user).first()
     if (
         current is not None
@@ -118,8 +134,31 @@ def membership_set(*, project: Project, user: User, role: str) -> Membership:
     return membership
 
 
+def _managers_lock(project: Project) -> None:
+    # Two managers demoting or removing each other at once must not both pass the
+    # "at least one manager" check: lock the manager rows first.
+    list(project.memberships.select_for_update().filter(role=Role.MANAGER).values_list("id"))
+
+
+@transaction.atomic
+def membership_add(*, project: Project, requester: User, identifier: str, role: str) -> Membership:
+    """Add the user named by username or email (or change their role if already a member).
+
+    Only users `requester` may add (`user_list_addable_by`) are found; any other name gets the
+    same error as one that does not exist, so a manager cannot probe for accounts.
+    """
+    user = user_find_addable(requester=requester, identifier=identifier)
+    if user is None:
+        raise ApplicationError(
+            "No user you can add has this username or email.", code="invalid", field="user"
+        )
+    return membership_set(project=project, user=user, role=role)
+
+
+@transaction.atomic
 def membership_remove(*, membership: Membership) -> None:
     project = membership.project
+    _managers_lock(project)
     if (
         membership.role == Role.MANAGER
         and project.memberships.filter(role=Role.MANAGER).count() == 1

@@ -9,7 +9,7 @@ from typing import Any
 from django.http import QueryDict
 
 from annotation.kinds import label_kind_for, label_schema_validate
-from annotation.kinds.base import Labels, Suggestions
+from annotation.kinds.base import Labels, Schema, Suggestions
 from annotation.models import Assignment, Item, Project
 from annotation.selectors.annotations import item_for_labeling, suggestions_for_item
 from annotation.web.rendering import rich_text
@@ -23,15 +23,18 @@ def task_context(
     left_index: int | None = None,
     right_index: int | None = None,
     with_suggestions: bool = True,
+    schema: Schema | None = None,
 ) -> dict[str, Any]:
     """Everything the labeling form of one item shows.
 
     `labels` (normal form) pre-fills the form: only ever the viewer's own labels (editing)
     or the reviewer's own adjudication, never a model's or another annotator's. Items that
     compare pairs show `left_index` on the left; by default the two lowest candidate indexes.
+    `schema` (checked) replaces the project's: the schema editor's preview.
     """
     kind = label_kind_for(project)
-    schema = label_schema_validate(project.kind, project.label_schema)
+    if schema is None:
+        schema = label_schema_validate(project.kind, project.label_schema)
     suggestions: Suggestions = {}
     if with_suggestions and project.show_suggestions:
         suggestions = suggestions_for_item(item=item)

@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from annotation.web import accounts, annotate, backup, exports, health, review, views
+from annotation.web import accounts, annotate, backup, exports, health, review, settings, views
 
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
@@ -35,6 +35,30 @@ urlpatterns = [
     path("projects/new/", views.project_new, name="project_new"),
     path("projects/<slug:slug>/", views.project_detail, name="project_detail"),
     path("projects/<slug:slug>/backup/", backup.project_backup, name="project_backup"),
+    # Managers set the project up: settings, label schema, members.
+    path("projects/<slug:slug>/settings/", settings.project_settings, name="project_settings"),
+    path(
+        "projects/<slug:slug>/settings/instructions/preview/",
+        settings.instructions_preview,
+        name="project_instructions_preview",
+    ),
+    path("projects/<slug:slug>/settings/schema/", settings.project_schema, name="project_schema"),
+    path(
+        "projects/<slug:slug>/settings/schema/preview/",
+        settings.project_schema_preview,
+        name="project_schema_preview",
+    ),
+    path("projects/<slug:slug>/members/", settings.project_members, name="project_members"),
+    path(
+        "projects/<slug:slug>/members/<int:membership_id>/role/",
+        settings.project_member_role,
+        name="project_member_role",
+    ),
+    path(
+        "projects/<slug:slug>/members/<int:membership_id>/remove/",
+        settings.project_member_remove,
+        name="project_member_remove",
+    ),
     path("backups/restore/", backup.project_restore_upload, name="project_restore"),
     path("projects/<slug:slug>/imports/", views.import_create, name="import_create"),
     path("projects/<slug:slug>/imports/<int:run_id>/row/", views.import_row, name="import_row"),

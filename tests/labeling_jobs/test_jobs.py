@@ -261,6 +261,13 @@ def test_consensus_auto_labels_agreements_and_routes_the_rest(step_project, tiny
     again = run(project, "consensus")
     assert again.stats == job.stats
     assert anns.count() == 2
+    # The project's setting turns auto-accept off for jobs that do not say otherwise.
+    project.consensus_auto_accept = False
+    project.save(update_fields=["consensus_auto_accept"])
+    off = run(project, "consensus")
+    assert off.params["auto_accept"] is False
+    assert off.stats["agreed"] == 2
+    assert "auto_labeled" not in off.stats
 
 
 def test_pair_judge_and_turn_coder(preference_project, dialogue_project, tiny_model_dir):

@@ -1,5 +1,5 @@
-"""python manage.py import_dataset PATH --format F --project SLUG [--create-project KIND]
-[--split MODE [--split-pattern REGEX]]"""
+"""python manage.py import_dataset PATH --format F --project SLUG [--create-project KIND
+[--mode every_step|first_error]] [--split MODE [--split-pattern REGEX]]"""
 
 from __future__ import annotations
 
@@ -14,11 +14,19 @@ from django.db import transaction
 from annotation.errors import ApplicationError
 from annotation.importers import FORMAT_NAMES
 from annotation.importers.split import SPLIT_MODES
+from annotation.kinds import label_schema_default
 from annotation.models import Project, ProjectKind, User
 from annotation.services.imports import ImportResult, dataset_import
 from annotation.services.projects import project_create
 
 logger = logging.getLogger(__name__)
+
+# --mode values and the step mode of the label schema each sets.
+MODE_ALIASES = {
+    "every_step": "rate_every_step",
+    "rate_every_step": "rate_every_step",
+    "first_error": "first_error",
+}
 
 
 class Command(BaseCommand):
@@ -33,6 +41,12 @@ class Command(BaseCommand):
             metavar="KIND",
             choices=ProjectKind.values,
             help="create the project with this kind if it does not exist",
+        )
+        parser.add_argument(
+            "--mode",
+            choices=tuple(MODE_ALIASES),
+            help="with --create-project step_labels: how steps are labeled (every_step: rate "
+            "each step -1/0/+1; first_error: mark the first wrong step, as ProcessBench)",
         )
         parser.add_argument("--dataset", help="dataset name (default: the file name)")
         parser.add_argument("--answers", help="GSM8K-style JSONL with reference answers")
@@ -113,6 +127,11 @@ class Command(BaseCommand):
     def _project(self, opts: dict[str, Any]) -> tuple[Project, bool]:
         project = Project.objects.filter(slug=opts["project"]).first()
         if project is not None:
+            if opts.get("mode"):
+                raise CommandError(
+                    f"mode: project {project.slug!r} exists; --mode applies when the import "
+                    "creates the project (change it in the project's settings)"
+                )
             return project, False
         if not opts["create_project"]:
             raise CommandError(
@@ -123,12 +142,21 @@ class Command(BaseCommand):
             owner = User.objects.filter(username=opts["owner"]).first()
             if owner is None:
                 raise CommandError(f"owner: no user {opts['owner']!r}")
+        schema = None
+        if opts.get("mode"):
+            if "mode" not in label_schema_default(opts["create_project"]):
+                raise CommandError(
+                    f"mode: {opts['create_project']} projects have no step mode; --mode is for "
+                    "reasoning-trace projects"
+                )
+            schema = {"mode": MODE_ALIASES[opts["mode"]]}
         try:
             project = project_create(
                 name=opts["project"].replace("-", " ").title(),
                 slug=opts["project"],
                 kind=opts["create_project"],
                 created_by=owner,
+                label_schema=schema,
             )
         except ApplicationError as exc:
             raise CommandError(str(exc)) from None

@@ -88,7 +88,7 @@ def test_remove_missing_membership_is_404(manager_client):
     assert manager_client.delete("/api/v1/projects/p1/members/999999/").status_code == 404
 
 
-NO_SUCH_USER = {"username": ["No user you can add has this username."]}
+NO_SUCH_USER = {"username": ["No user you can add has this username or email."]}
 
 
 def test_manager_without_site_permission_adds_only_people_they_share_a_project_with(

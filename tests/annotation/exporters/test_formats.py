@@ -268,7 +268,7 @@ def test_consensus_labels_only_when_allowed(import_native, export, make_user):
     Annotation.objects.create(item=item, annotator=bot, source="consensus", first_error_index=2)
     with pytest.raises(ApplicationError, match="options.include_consensus"):
         export(project, "processbench", include_consensus=True)
-    project.label_schema = {**project.label_schema, "allow_consensus_labels": True}
+    project.allow_consensus_labels = True
     project.save()
     m, out = export(project, "processbench", include_consensus=True, labels="per_annotator",
                     dedup=False)  # fmt: skip

@@ -43,7 +43,7 @@ def test_gold_set_replace_promote_unset(make_project, make_user):
     assert promoted.first_error_index == 1
     item_gold_unset(item=item)
     assert not Item.objects.get(id=item.id).is_gold
-    project.label_schema = {**project.label_schema, "gold_rate": 0.2, "gold_min_accuracy": 0.9}
+    project.gold_rate, project.gold_min_accuracy = 0.2, 0.9
     project.save()
     s = project_quality_settings(project=project)
     assert (s.gold_rate, s.gold_min_accuracy) == (0.2, 0.9)

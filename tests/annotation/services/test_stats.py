@@ -38,7 +38,7 @@ def _steps_project(make_project, make_user):
 
 def test_refresh_computes_every_figure(make_project, make_user):
     project = _steps_project(make_project, make_user)
-    project.label_schema = {**project.label_schema, "gold_min_items": 3}
+    project.gold_min_items = 3
     project.save()
     figures = project_stats_refresh(project=project)
     assert set(figures) == {"progress", "throughput", "agreement", "annotators", "flags"}
