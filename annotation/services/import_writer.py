@@ -33,6 +33,7 @@ from annotation.models import (
     TurnLabel,
 )
 from annotation.services.import_copy import CopyPipeline
+from annotation.services.item_search import SEARCH_VECTOR_SQL
 from annotation.services.users import user_imported_get_or_create
 
 
@@ -275,6 +276,9 @@ class ImportWriter:
         self._insert(TURN_LABELS, turn_labels, with_id=False)
         self._insert(PREFERENCE_LABELS, prefs, with_id=False)
         self._insert(PRINCIPLE_RATINGS, principles, with_id=False)
+        if self.postgres and self._copy is not None and item_ids:
+            # The browser's search column, computed by PostgreSQL after this batch's COPYs.
+            self._copy.submit_sql(SEARCH_VECTOR_SQL, [item_ids])
         return WriteCounts(
             items=len(items),
             steps=len(steps),
