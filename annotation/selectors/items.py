@@ -68,7 +68,7 @@ def dataset_preview(*, dataset_id: int, items: int = 3) -> list[Item]:
 # page of it may come back short with a cursor to continue from.
 
 PAGE_SIZE = 50
-PAGE_SIZE_MAX = 200
+PAGE_SIZE_MAX = 500
 # Items read per request when filtering by agreement (the kind compares labels in Python).
 AGREEMENT_SCAN_MAX = 2000
 SEARCH_MAX = 200
@@ -127,6 +127,7 @@ class ItemQuery:
     priority_min: int | None = None
     priority_max: int | None = None
     annotator_id: int | None = None
+    group_key: str = ""
     q: str = ""
     order: str = ItemOrder.ID
 
@@ -275,6 +276,8 @@ def item_browse_queryset(*, project: Project, query: ItemQuery) -> QuerySet[Item
         qs = qs.filter(
             Exists(Annotation.objects.filter(item=OuterRef("pk"), annotator_id=query.annotator_id))
         )
+    if query.group_key:
+        qs = qs.filter(group_key=query.group_key)
     if query.q:
         qs = qs.filter(_search_q(query.q[:SEARCH_MAX]))
     order = ("-priority", "id") if query.order == ItemOrder.PRIORITY else ("id",)
@@ -298,16 +301,23 @@ def item_browse(
     query: ItemQuery,
     after: tuple[int, int] | None = None,
     page_size: int = PAGE_SIZE,
+    with_content: bool = False,
 ) -> ItemPage:
     """One page of the item browser: rows after the keyset position `after` (from
-    `item_cursor_parse`), and the cursor of the next page (None on the last page)."""
+    `item_cursor_parse`), and the cursor of the next page (None on the last page).
+
+    The table's columns only by default; `with_content` loads whole items with their steps,
+    turns and candidates prefetched (the REST list)."""
     page_size = max(1, min(page_size, PAGE_SIZE_MAX))
-    base = (
-        item_browse_queryset(project=project, query=query)
-        .select_related("dataset")
-        .only(*_ROW_FIELDS)
-        .annotate(excerpt=Substr("prompt", 1, 160))
-    )
+    base = item_browse_queryset(project=project, query=query).select_related("dataset")
+    if with_content:
+        base = base.prefetch_related(
+            Prefetch("steps", queryset=Step.objects.order_by("index")),
+            Prefetch("turns", queryset=Turn.objects.order_by("index")),
+            Prefetch("candidates", queryset=Candidate.objects.order_by("index")),
+        )
+    else:
+        base = base.only(*_ROW_FIELDS).annotate(excerpt=Substr("prompt", 1, 160))
     if query.agreement not in (AgreementFilter.AGREE, AgreementFilter.DISAGREE):
         qs = _after(base, after, query.order) if after else base
         items = list(qs[: page_size + 1])

@@ -72,7 +72,9 @@ def test_status_filters(data) -> None:
     assert status(ItemStatus.GOLD) == ["t4"]
     assert "t0" not in status(ItemStatus.UNLABELED)
     assert len(status(ItemStatus.UNLABELED)) == N_ITEMS + 1 - 4
-    rows = {r.item.external_id: r for r in item_browse(project=data.project, query=ItemQuery()).rows}
+    rows = {
+        r.item.external_id: r for r in item_browse(project=data.project, query=ItemQuery()).rows
+    }
     assert rows["t1"].status == ItemStatus.ADJUDICATED
     assert (rows["t0"].labels, rows["t0"].needed) == (2, 2)
 
@@ -83,7 +85,9 @@ def test_label_count_agreement_flags_and_priority_filters(data) -> None:
     assert _ids(data, ItemQuery(agreement="agree")) == ["t0"]
     assert _ids(data, ItemQuery(agreement="disagree")) == ["t1"]
     assert "t0" not in _ids(data, ItemQuery(agreement="single"))
-    rows = {r.item.external_id: r for r in item_browse(project=data.project, query=ItemQuery()).rows}
+    rows = {
+        r.item.external_id: r for r in item_browse(project=data.project, query=ItemQuery()).rows
+    }
     assert rows["t0"].agreement == 1.0
     assert rows["t1"].agreement == 0.0
     assert rows["t2"].agreement is None
