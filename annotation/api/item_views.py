@@ -79,7 +79,7 @@ class ItemBrowseFilterSerializer(serializers.Serializer):
     labels_min = serializers.IntegerField(required=False, min_value=0, max_value=10_000)
     labels_max = serializers.IntegerField(required=False, min_value=0, max_value=10_000)
     agreement = serializers.ChoiceField(choices=AgreementFilter.choices, required=False,
-                                        help_text="Checked item by item over at most 2,000 "
+                                        help_text="Checked item by item over at most 1,000 "
                                         "items per page: a page may be short, follow `next`.")  # fmt: skip
     flags = serializers.ChoiceField(choices=FlagFilter.choices, required=False)
     suggested = serializers.ChoiceField(choices=SuggestedFilter.choices, required=False)
@@ -113,7 +113,7 @@ class ItemBrowseFilterSerializer(serializers.Serializer):
 class VerdictOutputSerializer(serializers.Serializer):
     method = serializers.CharField()
     model = serializers.CharField()
-    label = serializers.CharField()
+    label = serializers.CharField()  # type: ignore[assignment]  # a field, not Field.label
     score = serializers.FloatField(allow_null=True)
 
 
@@ -188,7 +188,7 @@ class ItemListApi(ProjectScopedApi):
 class AnnotationBrowseOutputSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     annotator = serializers.CharField()
-    source = serializers.CharField()
+    source = serializers.CharField()  # type: ignore[assignment]  # a field, not Field.source
     revision = serializers.IntegerField()
     labels = serializers.JSONField(help_text="The current labels in the kind's normal form.")
     note = serializers.CharField()

@@ -97,7 +97,7 @@ class ItemOutputSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Item
-        fields = (
+        fields: tuple[str, ...] = (
             "id",
             "dataset",
             "external_id",
@@ -114,7 +114,7 @@ class ItemOutputSerializer(serializers.ModelSerializer):
             "turns",
             "candidates",
         )
-        read_only_fields = fields
+        read_only_fields: tuple[str, ...] = fields
 
 
 class ImportRunOutputSerializer(serializers.ModelSerializer):

@@ -6,7 +6,7 @@ import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from itertools import combinations
-from typing import Any
+from typing import Any, TypeVar
 
 from django.db import connection, models
 from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet
@@ -70,7 +70,8 @@ def dataset_preview(*, dataset_id: int, items: int = 3) -> list[Item]:
 PAGE_SIZE = 50
 PAGE_SIZE_MAX = 500
 # Items read per request when filtering by agreement (the kind compares labels in Python).
-AGREEMENT_SCAN_MAX = 2000
+AGREEMENT_SCAN_MAX = 1000
+AGREEMENT_BATCH = 250
 SEARCH_MAX = 200
 _CURSOR = re.compile(r"(?:(-?\d{1,10})\.)?(\d{1,19})")
 
@@ -188,11 +189,11 @@ def _adjudicated() -> Exists:
 
 def _status_q(status: str) -> Q:
     adjudicated = _adjudicated()
-    not_gold_or_adj = Q(is_gold=False) & ~adjudicated
+    not_gold_or_adj = Q(~adjudicated, is_gold=False)
     if status == ItemStatus.GOLD:
         return Q(is_gold=True)
     if status == ItemStatus.ADJUDICATED:
-        return Q(is_gold=False) & adjudicated
+        return Q(adjudicated, is_gold=False)
     if status == ItemStatus.COMPLETE:
         return not_gold_or_adj & Q(is_complete=True)
     if status == ItemStatus.IN_PROGRESS:
@@ -214,9 +215,9 @@ def _search_q(q: str) -> Q:
     return (
         Q(external_id__icontains=q)
         | Q(prompt__icontains=q)
-        | Exists(Step.objects.filter(item=OuterRef("pk"), text__icontains=q))
-        | Exists(Turn.objects.filter(item=OuterRef("pk"), text__icontains=q))
-        | Exists(Candidate.objects.filter(item=OuterRef("pk"), text__icontains=q))
+        | Q(Exists(Step.objects.filter(item=OuterRef("pk"), text__icontains=q)))
+        | Q(Exists(Turn.objects.filter(item=OuterRef("pk"), text__icontains=q)))
+        | Q(Exists(Candidate.objects.filter(item=OuterRef("pk"), text__icontains=q)))
     )
 
 
@@ -237,7 +238,7 @@ def _suggestion_q(query: ItemQuery) -> Q | None:
         specific = True
     exists = Exists(Suggestion.objects.filter(wanted))
     if query.suggested == SuggestedFilter.NO:
-        return ~exists
+        return Q(~exists)
     if specific or query.suggested == SuggestedFilter.YES:
         return Q(exists)
     return None
@@ -284,7 +285,10 @@ def item_browse_queryset(*, project: Project, query: ItemQuery) -> QuerySet[Item
     return qs.order_by(*order)
 
 
-def _after(qs: QuerySet[Item], position: tuple[int, int], order: str) -> QuerySet[Item]:
+_QS = TypeVar("_QS", bound=QuerySet[Any, Any])
+
+
+def _after(qs: _QS, position: tuple[int, int], order: str) -> _QS:
     priority, item_id = position
     if order == ItemOrder.PRIORITY:
         return qs.filter(Q(priority__lt=priority) | Q(priority=priority, id__gt=item_id))
@@ -336,31 +340,35 @@ def _browse_by_agreement(
     after: tuple[int, int] | None,
     page_size: int,
 ) -> ItemPage:
+    """Scan candidates (two or more human labels) in keyset order, compare their labels in
+    batches, and stop at a full page or AGREEMENT_SCAN_MAX candidates read: the next cursor
+    then continues after the last item read, so no item is skipped or shown twice."""
     want = query.agreement == AgreementFilter.AGREE
-    rows: list[ItemRow] = []
+    matched: list[int] = []
     scanned = 0
     position = after
     exhausted = False
-    while len(rows) < page_size and scanned < AGREEMENT_SCAN_MAX:
-        qs = _after(base, position, query.order) if position else base
-        batch = list(qs[:200])
-        if not batch:
-            exhausted = True
-            break
-        for row in _rows(project, batch):
+    keys = base.values_list("id", "priority")
+    while len(matched) < page_size and scanned < AGREEMENT_SCAN_MAX:
+        qs = _after(keys, position, query.order) if position else keys
+        batch = list(qs[:AGREEMENT_BATCH])
+        agreement = _agreement(project, [item_id for item_id, _ in batch])
+        for item_id, priority in batch:
             scanned += 1
-            position = (row.item.priority, row.item.id)
-            if row.agreement is not None and (row.agreement == 1.0) == want:
-                rows.append(row)
-                if len(rows) == page_size:
+            position = (priority, item_id)
+            found = agreement.get(item_id)
+            if found is not None and (found == 1.0) == want:
+                matched.append(item_id)
+                if len(matched) == page_size:
                     break
-        if len(batch) < 200 and len(rows) < page_size:
+        if len(batch) < AGREEMENT_BATCH and len(matched) < page_size:
             exhausted = True
             break
     nxt = None
     if not exhausted and position is not None:
         nxt = str(position[1]) if query.order == ItemOrder.ID else f"{position[0]}.{position[1]}"
-    return ItemPage(rows=rows, next_cursor=nxt, scanned=scanned)
+    items = list(base.filter(id__in=matched)) if matched else []
+    return ItemPage(rows=_rows(project, items), next_cursor=nxt, scanned=scanned)
 
 
 def _rows(project: Project, items: list[Item]) -> list[ItemRow]:
