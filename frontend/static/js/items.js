@@ -25,12 +25,15 @@
 
   document.addEventListener("change", function (e) {
     var t = e.target;
-    if (t.id === "select-all") {
+    // No ids on inputs inside the swapped table: htmx would copy the old input's
+    // attributes (a style="" Chromium leaves on form fields) and break the CSP.
+    var all = t.classList && t.classList.contains("select-all");
+    if (all) {
       document.querySelectorAll('#item-bulk input[name="items"]').forEach(function (box) {
         box.checked = t.checked;
       });
     }
-    if (t.id === "select-all" || t.name === "items") count();
+    if (all || t.name === "items") count();
   });
 
   window.addEventListener("load", function () { typeset(document.body); });
