@@ -79,7 +79,7 @@ class ItemBrowseFilterSerializer(serializers.Serializer):
     labels_min = serializers.IntegerField(required=False, min_value=0, max_value=10_000)
     labels_max = serializers.IntegerField(required=False, min_value=0, max_value=10_000)
     agreement = serializers.ChoiceField(choices=AgreementFilter.choices, required=False,
-                                        help_text="Checked item by item over at most 1,000 "
+                                        help_text="Checked item by item over at most 250 "
                                         "items per page: a page may be short, follow `next`.")  # fmt: skip
     flags = serializers.ChoiceField(choices=FlagFilter.choices, required=False)
     suggested = serializers.ChoiceField(choices=SuggestedFilter.choices, required=False)

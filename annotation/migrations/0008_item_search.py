@@ -49,5 +49,11 @@ class Migration(migrations.Migration):
             name="extra_labels",
             field=models.PositiveIntegerField(db_default=0, default=0),
         ),
+        migrations.AddIndex(
+            model_name="item",
+            index=models.Index(
+                fields=["project", "-priority", "id"], name="item_browse_priority"
+            ),
+        ),
         migrations.RunPython(add_search, drop_search),
     ]

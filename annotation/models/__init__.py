@@ -164,7 +164,9 @@ class Item(models.Model):
         indexes = [
             models.Index(
                 fields=["project", "is_complete", "-priority", "id"], name="item_stream_idx"
-            )
+            ),
+            # The item browser's "highest priority first" order, keyset-paginated.
+            models.Index(fields=["project", "-priority", "id"], name="item_browse_priority"),
         ]
 
     def __str__(self) -> str:

@@ -28,6 +28,11 @@ from annotation.models import (
 )
 
 
+def dataset_choices(*, project: Project) -> list[tuple[int, str]]:
+    """(id, name) of the project's datasets, without counting their items."""
+    return list(project.datasets.order_by("id").values_list("id", "name"))
+
+
 def dataset_list(*, project: Project) -> QuerySet[Dataset]:
     return project.datasets.annotate(item_count=Count("items")).order_by("id")
 
@@ -70,7 +75,7 @@ def dataset_preview(*, dataset_id: int, items: int = 3) -> list[Item]:
 PAGE_SIZE = 50
 PAGE_SIZE_MAX = 500
 # Items read per request when filtering by agreement (the kind compares labels in Python).
-AGREEMENT_SCAN_MAX = 1000
+AGREEMENT_SCAN_MAX = 250
 AGREEMENT_BATCH = 250
 SEARCH_MAX = 200
 _CURSOR = re.compile(r"(?:(-?\d{1,10})\.)?(\d{1,19})")
@@ -291,7 +296,8 @@ _QS = TypeVar("_QS", bound=QuerySet[Any, Any])
 def _after(qs: _QS, position: tuple[int, int], order: str) -> _QS:
     priority, item_id = position
     if order == ItemOrder.PRIORITY:
-        return qs.filter(Q(priority__lt=priority) | Q(priority=priority, id__gt=item_id))
+        # `priority <= p` bounds the index range (item_browse_priority); the rest filters.
+        return qs.filter(Q(priority__lt=priority) | Q(id__gt=item_id), priority__lte=priority)
     return qs.filter(id__gt=item_id)
 
 

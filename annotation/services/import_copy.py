@@ -70,7 +70,8 @@ class CopyPipeline:
             try:
                 if columns is None:  # a statement queued by submit_sql
                     with self._conn.cursor() as cur:
-                        cur.execute(table, rows)
+                        # No parameters: the simple protocol, which runs several statements.
+                        cur.execute(table, rows or None)
                     continue
                 cols = ", ".join(f'"{c}"' for c in columns)
                 with (

@@ -3,8 +3,10 @@
 `annotation_item.search_vector` holds the `simple`-configuration tsvector of an item's external
 id, problem, steps, turns and candidates, under a GIN index. It is not a model field, so
 SQLite and the ORM never see it; the browser's selector searches it with raw SQL and falls
-back to icontains elsewhere. The import writer refreshes it for each batch it writes, in the
-COPY thread after that batch's rows (`CopyPipeline.submit_sql`), so the work overlaps parsing.
+back to icontains elsewhere. The import writer fills it as it inserts each batch: items are
+copied into a temporary table with their parts' text and inserted from there with the vector
+computed in the same statement (`ImportWriter._insert_items_with_search`, in the COPY thread,
+so the work overlaps parsing). `item_search_refresh` recomputes it from the stored rows.
 """
 
 from __future__ import annotations
@@ -27,6 +29,19 @@ UPDATE annotation_item AS i SET search_vector =
 """
 SEARCH_VECTOR_SQL = _SET_SQL + "WHERE i.id = ANY(%s)"
 _PROJECT_SQL = _SET_SQL + "WHERE i.project_id = %s"
+
+
+# The same vector, computed while importing from a staging row: the external id and problem,
+# then the text of the item's parts, joined in Python (`search_text_of`).
+SEARCH_VECTOR_OF_STAGE = (
+    "setweight(to_tsvector('simple', external_id || ' ' || prompt), 'A')"
+    " || to_tsvector('simple', search_text)"
+)
+
+
+def search_text_of(*, steps: Sequence[str], turns: Sequence[str], candidates: Sequence[str]) -> str:
+    """The text of an item's parts for its search column (NUL-free: PostgreSQL text)."""
+    return " ".join((*steps, *turns, *candidates)).replace("\x00", "")
 
 
 def search_supported() -> bool:

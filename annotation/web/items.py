@@ -23,7 +23,7 @@ from annotation.selectors.items import (
     AGREEMENT_SCAN_MAX,
     ItemQuery,
     ItemStatus,
-    dataset_list,
+    dataset_choices,
     item_browse,
     item_browse_detail,
     item_browse_status,
@@ -58,7 +58,7 @@ def _project(request: AuthedHttpRequest, slug: str, roles: frozenset[str]) -> tu
 
 
 def _filter_form(project: Project, data: QueryDict) -> ItemFilterForm:
-    datasets = [(d.id, d.name) for d in dataset_list(project=project)]
+    datasets = dataset_choices(project=project)
     annotators = [(m.user_id, m.user.get_username()) for m in membership_list(project=project)]
     return ItemFilterForm(data, datasets=datasets, annotators=annotators)
 
