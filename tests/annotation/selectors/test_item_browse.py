@@ -158,3 +158,30 @@ def test_sqlite_search_is_a_substring_match(data) -> None:
 )  # fmt: skip
 def test_cursor_parse(cursor, order, expected) -> None:
     assert item_cursor_parse(cursor=cursor, order=order) == expected
+
+
+@pytest.mark.parametrize(
+    ("kind", "record"),
+    [
+        ("dialogue_coding", {"external_id": "d1", "prompt": "Talk",
+                             "turns": [{"speaker": "client", "text": "I saw a giraffe"},
+                                       {"speaker": "therapist", "text": "Tell me more"}]}),
+        ("preference", {"external_id": "p1", "prompt": "Which?",
+                        "candidates": [{"text": "A giraffe is tall"}, {"text": "No idea"}]}),
+    ],
+)  # fmt: skip
+def test_search_covers_turns_and_candidates(make_project, kind, record) -> None:
+    import io
+    import json
+
+    from annotation.services.imports import dataset_import
+
+    project = make_project(kind)
+    other = {**record, "external_id": "x2", "prompt": "Other"}
+    other = json.loads(json.dumps(other).replace("giraffe", "zebra"))
+    data = (json.dumps(record) + "\n" + json.dumps(other) + "\n").encode()
+    result = dataset_import(project=project, dataset_name="d", fmt="native",
+                            stream=io.BytesIO(data))  # fmt: skip
+    assert result.ok, result.errors
+    page = item_browse(project=project, query=ItemQuery(q="giraffe"))
+    assert [r.item.external_id for r in page.rows] == [record["external_id"]]
