@@ -31,10 +31,6 @@ class IdCursorPagination(CursorPagination):
         return cursor
 
 
-class ItemCursorPagination(IdCursorPagination):
-    """Items in id order; `?page_size=` up to 500."""
-
-
 class ImportRunCursorPagination(IdCursorPagination):
     """Import runs, newest first."""
 

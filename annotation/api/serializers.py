@@ -98,7 +98,7 @@ class ItemOutputSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Item
-        fields = (
+        fields: tuple[str, ...] = (
             "id",
             "dataset",
             "external_id",
@@ -115,7 +115,7 @@ class ItemOutputSerializer(serializers.ModelSerializer):
             "turns",
             "candidates",
         )
-        read_only_fields = fields
+        read_only_fields: tuple[str, ...] = fields
 
 
 class ImportRunOutputSerializer(serializers.ModelSerializer):

@@ -3,7 +3,7 @@
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView
 
-from annotation.api import auth_views, backup_views, settings_views, views
+from annotation.api import auth_views, backup_views, item_views, settings_views, views
 from annotation.api.index import ApiIndexApi
 
 app_name = "api"
@@ -33,8 +33,9 @@ urlpatterns = [
     path(f"{project}schema/", settings_views.ProjectSchemaApi.as_view(), name="project-schema"),
     path(f"{project}datasets/", views.DatasetListCreateApi.as_view(), name="dataset-list"),
     path(f"{project}datasets/<int:pk>/", views.DatasetDetailApi.as_view(), name="dataset-detail"),
-    path(f"{project}items/", views.ItemListApi.as_view(), name="item-list"),
-    path(f"{project}items/<int:pk>/", views.ItemDetailApi.as_view(), name="item-detail"),
+    path(f"{project}items/", item_views.ItemListApi.as_view(), name="item-list"),
+    path(f"{project}items/bulk/", item_views.ItemBulkApi.as_view(), name="item-bulk"),
+    path(f"{project}items/<int:pk>/", item_views.ItemDetailApi.as_view(), name="item-detail"),
     path(f"{project}imports/", views.ImportRunListCreateApi.as_view(), name="import-list"),
     path(f"{project}imports/<int:pk>/", views.ImportRunDetailApi.as_view(), name="import-detail"),
     path(

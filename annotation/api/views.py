@@ -10,8 +10,6 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-import django_filters
-from django import forms
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.templatetags.static import static
@@ -29,26 +27,24 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from annotation.api.pagination import ID_MAX, ImportRunCursorPagination, ItemCursorPagination
+from annotation.api.pagination import ImportRunCursorPagination
 from annotation.api.parsers import SafeJSONField
 from annotation.api.permissions import CanCreateProjects, ProjectRole
 from annotation.api.serializers import (
     DatasetOutputSerializer,
     ImportRunOutputSerializer,
-    ItemOutputSerializer,
     MembershipOutputSerializer,
     ProjectListOutputSerializer,
     ProjectOutputSerializer,
 )
 from annotation.importers import FORMAT_NAMES
 from annotation.importers.schema import NATIVE_RECORD_SCHEMA
-from annotation.models import ImportRun, Item, Project, ProjectKind, Role, User
-from annotation.selectors.items import dataset_list, import_run_list, item_list
+from annotation.models import ImportRun, Project, ProjectKind, Role, User
+from annotation.selectors.items import dataset_list, import_run_list
 from annotation.selectors.projects import (
     ALL_ROLES,
     LIST_MEMBERS,
     MANAGE,
-    READ_ITEMS,
     membership_list,
     project_list_for_user,
 )
@@ -281,54 +277,6 @@ class DatasetDetailApi(ProjectScopedApi):
     def get(self, request: AuthedRequest, slug: str, pk: int) -> Response:
         dataset = _object_or_404(dataset_list(project=self.project).filter(pk=pk).first())
         return Response(DatasetOutputSerializer(dataset).data)
-
-
-# --- items -----------------------------------------------------------------------------------
-
-
-class IdFilter(django_filters.NumberFilter):
-    """An id: a whole number within the column's range (else 400, not a database error)."""
-
-    field_class = forms.IntegerField
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(min_value=0, max_value=ID_MAX, **kwargs)
-
-
-class ItemFilter(django_filters.FilterSet):
-    dataset = IdFilter(field_name="dataset_id")
-    group_key = django_filters.CharFilter(field_name="group_key", max_length=255)
-
-    class Meta:
-        model = Item
-        fields = ("dataset", "group_key")
-
-
-class ItemListApi(ProjectScopedApi, generics.ListAPIView):
-    """Items of the project with their steps, turns and candidates, in id order.
-
-    Annotators get 403: they receive items through assignments, not by browsing.
-    """
-
-    roles: ClassVar[dict[str, frozenset[str]]] = {"GET": READ_ITEMS}
-    serializer_class = ItemOutputSerializer
-    pagination_class = ItemCursorPagination
-    filterset_class = ItemFilter
-
-    def get_queryset(self) -> QuerySet[Item]:
-        if getattr(self, "swagger_fake_view", False):
-            return Item.objects.none()
-        return item_list(project=self.project)
-
-
-class ItemDetailApi(ProjectScopedApi, generics.RetrieveAPIView):
-    roles: ClassVar[dict[str, frozenset[str]]] = {"GET": READ_ITEMS}
-    serializer_class = ItemOutputSerializer
-
-    def get_queryset(self) -> QuerySet[Item]:
-        if getattr(self, "swagger_fake_view", False):
-            return Item.objects.none()
-        return item_list(project=self.project)
 
 
 # --- imports ---------------------------------------------------------------------------------

@@ -29,6 +29,7 @@ from annotation.backup.registry import USER_FIELDS, USER_SECTION, BackupSection,
 from annotation.backup.writer import FORMAT_NAME, FORMAT_VERSION
 from annotation.errors import ApplicationError
 from annotation.models import Project, User
+from annotation.services.item_search import project_search_refresh
 
 # One line holds a batch of at most 1,000 rows (~1 MB); a single very large row may be
 # bigger. Anything over this is refused rather than read into memory.
@@ -378,4 +379,5 @@ def restore(*, stream: BinaryIO, slug: str | None = None) -> Project:
             raise _bad("the backup ends before its end marker: the file is cut short")
         if state.project is None:
             raise _bad("the backup holds no project")
+        project_search_refresh(project_id=state.project.id)
     return state.project

@@ -166,6 +166,9 @@ class Item(models.Model):
     # Gold items have a known answer (an annotation with source=gold) and feed annotator
     # accuracy; they look like any other item in the stream.
     is_gold = models.BooleanField(default=False, db_default=False)
+    # Labels wanted beyond the project's k: an item a manager sent back to the queue needs
+    # k + extra_labels submitted annotations before it is complete again.
+    extra_labels = models.PositiveIntegerField(default=0, db_default=0)
     # sha256 of the item's imported content: a re-import of the same record is a no-op, a
     # different record under the same external id is an error.
     content_hash = models.CharField(max_length=64)
@@ -181,7 +184,9 @@ class Item(models.Model):
         indexes = [
             models.Index(
                 fields=["project", "is_complete", "-priority", "id"], name="item_stream_idx"
-            )
+            ),
+            # The item browser's "highest priority first" order, keyset-paginated.
+            models.Index(fields=["project", "-priority", "id"], name="item_browse_priority"),
         ]
 
     def __str__(self) -> str:

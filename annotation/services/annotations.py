@@ -91,7 +91,8 @@ def annotation_submit_created(
             "this item was skipped; claim another", code="skipped", field="assignment"
         )
     item = Item.objects.select_for_update(no_key=True).get(id=assignment.item_id)
-    if item.done_count >= project.overlap and not item.is_gold:
+    needed = project.overlap + item.extra_labels  # k, plus labels a manager asked for since
+    if item.done_count >= needed and not item.is_gold:
         raise ApplicationError(
             "it already has the annotations it needs; your lease had expired",
             code="complete",
@@ -120,7 +121,7 @@ def annotation_submit_created(
     _revision_add(annotation, clean, client_token)
     item.done_count += 1
     # Gold items stay open: every annotator may meet them.
-    item.is_complete = item.done_count >= project.overlap and not item.is_gold
+    item.is_complete = item.done_count >= needed and not item.is_gold
     item.save(update_fields=["done_count", "is_complete"])
     return annotation, True
 

@@ -1,8 +1,9 @@
 """The task stream: claiming items with a lease, rendering, skipping.
 
 Invariants:
-- an item never has more than k (project.overlap) submitted human annotations, and never
-  more than k open slots taken (submitted + unexpired leases);
+- an item never has more than k (project.overlap, plus the item's `extra_labels` when a
+  manager sent it back to the queue) submitted human annotations, and never more than that
+  many open slots taken (submitted + unexpired leases);
 - an annotator gets an item at most once (one Assignment row per item and annotator) and
   never sees an item they skipped again;
 - two annotators asking at the same moment never get the same slot: on PostgreSQL the
@@ -105,7 +106,7 @@ def assignment_claim_next(
             Item.objects.filter(project=project, is_complete=False, is_gold=False)
             .exclude(id__in=mine)
             .annotate(open_leases=_open_leases(now))
-            .filter(open_leases__lt=project.overlap - F("done_count"))
+            .filter(open_leases__lt=project.overlap + F("extra_labels") - F("done_count"))
             .order_by("-priority", "id")
         )
         if connection.features.has_select_for_update_skip_locked:
@@ -171,7 +172,7 @@ def _first_open(candidates: Iterable[Item], *, project: Project, now: datetime) 
         leases = Assignment.objects.filter(
             item=cand, status=Assignment.Status.ACTIVE, expires_at__gt=now
         ).count()
-        if cand.done_count + leases < project.overlap:
+        if cand.done_count + leases < project.overlap + cand.extra_labels:
             return cand
     return None
 

@@ -44,7 +44,8 @@ def _close(*, abort: bool) -> None:
 
 
 class CopyPipeline:
-    """`submit(table, columns, rows)` queues a COPY; `close()` waits for all of them."""
+    """`submit(table, columns, rows)` queues a COPY, `submit_sql(sql, params)` a statement;
+    `close()` waits for all of them."""
 
     def __init__(self, *, depth: int = 8) -> None:
         connection.ensure_connection()
@@ -67,6 +68,11 @@ class CopyPipeline:
                 continue  # drain: the import is failing anyway
             table, columns, rows = job
             try:
+                if columns is None:  # a statement queued by submit_sql
+                    with self._conn.cursor() as cur:
+                        # No parameters: the simple protocol, which runs several statements.
+                        cur.execute(table, rows or None)
+                    continue
                 cols = ", ".join(f'"{c}"' for c in columns)
                 with (
                     self._conn.cursor() as cur,
@@ -87,6 +93,12 @@ class CopyPipeline:
         self._raise()
         if rows:
             self._queue.put((table, columns, rows))
+
+    def submit_sql(self, sql: str, params: Sequence[Any]) -> None:
+        """Queue one statement to run after the COPYs queued before it (in order, on the
+        same connection and transaction): work on rows that are still on their way in."""
+        self._raise()
+        self._queue.put((sql, None, params))
 
     def close(self, *, abort: bool = False) -> None:
         """Wait for every queued COPY and raise the first error; with `abort`, skip what is

@@ -33,6 +33,7 @@ from annotation.models import (
     TurnLabel,
 )
 from annotation.services.import_copy import CopyPipeline
+from annotation.services.item_search import SEARCH_VECTOR_OF_STAGE, search_text_of
 from annotation.services.users import user_imported_get_or_create
 
 
@@ -100,6 +101,17 @@ class WriteCounts:
     turns: int = 0
     candidates: int = 0
     annotations: int = 0
+
+
+_STAGE = "stepwise_item_stage"
+
+
+def _search_text(item: ParsedItem) -> str:
+    return search_text_of(
+        steps=item.steps,
+        turns=[text for _, text in item.turns],
+        candidates=[c.text for c in item.candidates],
+    )
 
 
 def default_group_key(item: ParsedItem) -> str:
@@ -171,6 +183,35 @@ class ImportWriter:
         with connection.cursor() as cur:
             cur.executemany(f"INSERT INTO {table} ({cols}) VALUES ({marks})", rows)  # noqa: S608
 
+    def _insert_items_with_search(
+        self, items: Sequence[tuple[Any, ...]], search_texts: Sequence[str]
+    ) -> None:
+        """PostgreSQL: items go through a temporary table with their steps', turns' and
+        candidates' text beside them, and into annotation_item with the browser's search
+        column computed in the same INSERT (no second write of every item row)."""
+        if not items:
+            return
+        if self._copy is None:
+            self._copy = CopyPipeline()
+        columns = ITEMS.columns(with_id=True)
+        cols = ", ".join(f'"{c}"' for c in columns)
+        # Names from the models' _meta and constants, never from input.
+        self._copy.submit_sql(
+            f"CREATE TEMP TABLE IF NOT EXISTS {_STAGE} ON COMMIT DROP AS "  # noqa: S608
+            f"SELECT {cols}, ''::text AS search_text FROM \"{ITEMS.table}\" WITH NO DATA",
+            [],
+        )
+        self._copy.submit(
+            _STAGE,
+            (*columns, "search_text"),
+            [(*row, text) for row, text in zip(items, search_texts, strict=True)],
+        )
+        self._copy.submit_sql(
+            f'INSERT INTO "{ITEMS.table}" ({cols}, search_vector) '  # noqa: S608
+            f"SELECT {cols}, {SEARCH_VECTOR_OF_STAGE} FROM {_STAGE}; TRUNCATE {_STAGE}",
+            [],
+        )
+
     def _annotator_id(self, name: str) -> int:
         if name not in self._annotators:
             self._annotators[name] = user_imported_get_or_create(username=name).id
@@ -199,7 +240,10 @@ class ImportWriter:
         items, steps, turns, cands, anns = [], [], [], [], []
         step_labels, turn_labels, prefs, principles = [], [], [], []
         dumps = json.dumps
+        search_texts: list[str] = []
         for (it, digest), item_id in zip(batch, item_ids, strict=True):
+            if self.postgres:
+                search_texts.append(_search_text(it))
             items.append(
                 (
                     item_id,
@@ -266,7 +310,10 @@ class ImportWriter:
                 for pr in ann.principle_ratings:
                     cand = cids[pr.candidate] if pr.candidate is not None else None
                     principles.append((aid, pr.principle, cand, pr.value))
-        self._insert(ITEMS, items, with_id=True)
+        if self.postgres:
+            self._insert_items_with_search(items, search_texts)
+        else:
+            self._insert(ITEMS, items, with_id=True)
         self._insert(STEPS, steps, with_id=need_steps)
         self._insert(TURNS, turns, with_id=need_turns)
         self._insert(CANDIDATES, cands, with_id=need_cands)

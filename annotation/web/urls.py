@@ -1,7 +1,17 @@
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from annotation.web import accounts, annotate, backup, exports, health, review, settings, views
+from annotation.web import (
+    accounts,
+    annotate,
+    backup,
+    exports,
+    health,
+    items,
+    review,
+    settings,
+    views,
+)
 
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
@@ -101,6 +111,10 @@ urlpatterns = [
         name="annotate_edit",
     ),
     path("", include("annotation.web.dashboard_urls")),
+    # The item browser.
+    path("projects/<slug:slug>/items/", items.item_list, name="item_list"),
+    path("projects/<slug:slug>/items/bulk/", items.item_bulk, name="item_bulk"),
+    path("projects/<slug:slug>/items/<int:item_id>/", items.item_detail, name="item_detail"),
     # Review and adjudication.
     path("projects/<slug:slug>/review/", review.review_list, name="review_list"),
     path("projects/<slug:slug>/review/<int:item_id>/", review.review_item, name="review_item"),
