@@ -70,11 +70,22 @@ def flag_get(*, project: Project, flag_id: int) -> Flag | None:
     return Flag.objects.filter(id=flag_id, item__project=project).select_related("item").first()
 
 
+def _incomplete_key(project_id: int) -> str:
+    return f"stepwise:incomplete:{project_id}"
+
+
+def project_incomplete_count_forget(*, project_id: int) -> None:
+    """Drop the cached count: an item was just completed. Without this the counter of the
+    annotator who completed it would stand still for the cache's lifetime (their item left
+    `touched_open` while the cached total still held it)."""
+    cache.delete(_incomplete_key(project_id))
+
+
 def project_incomplete_count(*, project_id: int) -> int:
     """Items of a project that still need annotators, cached for a few seconds: on a
     100,000-item project the count costs tens of milliseconds, and every labeling page
     shows it. (Tests run with a dummy cache, so they see exact counts.)"""
-    key = f"stepwise:incomplete:{project_id}"
+    key = _incomplete_key(project_id)
     cached = cache.get(key)
     if cached is not None:
         return int(cached)
