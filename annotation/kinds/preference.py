@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from annotation.kinds.base import (
@@ -75,6 +76,44 @@ PRINCIPLE_LABELS = {
 _PRINCIPLE_KEY = re.compile(r"^pr-(.+)-(left|right|pair)$")
 
 
+@dataclass(frozen=True, slots=True)
+class PrincipleSpec:
+    """One principle of the schema. A schema entry is its name, or an object
+    `{"name", "required", "label", "description"}`; a required principle must be rated (for
+    both responses, or once per pair) before the annotator can submit."""
+
+    name: str
+    label: str
+    help: str
+    required: bool = False
+
+
+def principle_specs(schema: Mapping[str, Any]) -> list[PrincipleSpec]:
+    """The schema's principles in order (entries that are neither a name nor an object with
+    one are left out; `schema_check` refuses them on save)."""
+    out = []
+    for raw in schema.get("principles") or []:
+        entry = {"name": raw} if isinstance(raw, str) else raw
+        if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
+            continue
+        name = entry["name"]
+        label, help_text = PRINCIPLE_LABELS.get(name, (humanize(name), ""))
+        out.append(
+            PrincipleSpec(
+                name=name,
+                label=str(entry.get("label") or label),
+                help=str(entry.get("description") or help_text),
+                required=entry.get("required") is True,
+            )
+        )
+    return out
+
+
+def principle_names(schema: Mapping[str, Any]) -> list[str]:
+    """The names of the schema's principles, in order."""
+    return [p.name for p in principle_specs(schema)]
+
+
 class PreferencePairs(LabelKind):
     kind = ProjectKind.PREFERENCE
     part_name = "candidates"
@@ -117,6 +156,17 @@ class PreferencePairs(LabelKind):
             raise invalid("label_schema.strength_min/strength_max", "the scale is -3..+3")
         if not isinstance(schema["principles"], list):
             raise invalid("label_schema.principles", "must be a list")
+        seen: set[str] = set()
+        for i, raw in enumerate(schema["principles"]):
+            entry = {"name": raw} if isinstance(raw, str) else raw
+            where = f"label_schema.principles[{i}]"
+            if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
+                raise invalid(where, "must be a name or an object with a name")
+            if not entry["name"].strip() or entry["name"] in seen:
+                raise invalid(f"{where}.name", f"empty or duplicate name {entry['name']!r}")
+            seen.add(entry["name"])
+            if not isinstance(entry.get("required", False), bool):
+                raise invalid(f"{where}.required", "must be true or false")
         if schema["principle_mode"] not in PRINCIPLE_MODES:
             raise invalid(
                 "label_schema.principle_mode", f"must be one of {', '.join(PRINCIPLE_MODES)}"
@@ -142,7 +192,8 @@ class PreferencePairs(LabelKind):
         if not -3 <= strength <= 3:
             raise invalid("strength", "must be between -3 and +3")
         principles = []
-        names = set(schema.get("principles", []))
+        specs = principle_specs(schema)
+        names = {p.name for p in specs}
         per_response = schema.get("principle_mode", "per_response") == "per_response"
         lo, hi = schema.get("principle_scale", [1, 5]) if per_response else (-3, 3)
         for i, raw in enumerate(payload.get("principles") or []):
@@ -162,6 +213,8 @@ class PreferencePairs(LabelKind):
             else:
                 cand = None
             principles.append({"principle": name, "candidate": cand, "value": value})
+        if not gold:
+            self._check_required(specs, principles, (a, b) if per_response else (None,))
         justification = str(payload.get("justification") or "").strip()
         if schema.get("justification_required") and not gold:
             need = int(schema.get("justification_min_length") or 1)
@@ -174,6 +227,21 @@ class PreferencePairs(LabelKind):
             "principles": principles,
             "justification": justification,
         }
+
+    @staticmethod
+    def _check_required(
+        specs: list[PrincipleSpec], given: list[dict[str, Any]], targets: tuple[int | None, ...]
+    ) -> None:
+        """Every required principle rated for each target (both candidates, or the pair)."""
+        rated = {(p["principle"], p["candidate"]) for p in given}
+        for spec in specs:
+            if spec.required and any((spec.name, t) not in rated for t in targets):
+                what = "for both responses" if len(targets) > 1 else ""
+                raise invalid(
+                    f"principles.{spec.name}",
+                    f"{spec.label} is required: rate it {what}".strip(),
+                    code="required",
+                )
 
     def annotation_fields(self, labels: Labels) -> dict[str, Any]:
         return {"justification": labels["justification"]}
@@ -298,6 +366,7 @@ class PreferencePairs(LabelKind):
             "principles": _principle_rows(
                 schema, labels, {left_index: "left", right_index: "right"}, flipped, (lo, hi)
             ),
+            "principles_required": sum(1 for p in principle_specs(schema) if p.required),
             "per_response": per_response,
             "principle_scale": (lo, hi),
             "justification": labels.get("justification", ""),
@@ -310,9 +379,8 @@ class PreferencePairs(LabelKind):
     # --- review ---------------------------------------------------------------------------
 
     def review_layout(self, *, item: Item, schema: Schema) -> ReviewLayout:
-        principles = list(schema.get("principles", []))
         columns = [Column("pref", "Preference")]
-        columns += [Column(p, p.replace("_", " ")) for p in principles]
+        columns += [Column(p.name, p.label, p.help) for p in principle_specs(schema)]
         return ReviewLayout(columns, ["Justification"])
 
     def review_cells(self, *, labels: Labels, layout: ReviewLayout, item: Item) -> ReviewCells:
@@ -358,7 +426,7 @@ class PreferencePairs(LabelKind):
 
     def agreement_fields(self, *, project: Project) -> list[FieldSpec]:
         schema = project.label_schema or {}
-        principles: list[str] = list(schema.get("principles", []))
+        principles: list[str] = principle_names(schema)
         seen = set(
             PrincipleRating.objects.filter(annotation__item__project=project)
             .values_list("principle", flat=True)
@@ -412,14 +480,15 @@ def _principle_rows(
         given[(p["principle"], side)] = value
     lo, hi = scale
     rows = []
-    for name in schema["principles"]:
-        label, help_text = PRINCIPLE_LABELS.get(name, (humanize(name), ""))
+    for spec in principle_specs(schema):
+        name = spec.name
         sides = ("left", "right") if per_response else ("pair",)
         rows.append(
             {
                 "name": name,
-                "label": label,
-                "help": help_text,
+                "label": spec.label,
+                "help": spec.help,
+                "required": spec.required,
                 "groups": [
                     {
                         "side": side,

@@ -215,6 +215,13 @@
       if (!form.querySelector('input[name="strength"]:checked')) {
         return { text: "Choose which response is better (keys 1–7).", focus: 'input[name="strength"]' };
       }
+      var unrated = Array.prototype.filter.call(form.querySelectorAll("[data-required]"), function (g) {
+        return !g.querySelector("input:checked");
+      });
+      if (unrated.length) {
+        return { text: unrated[0].getAttribute("data-required") + " is required: rate it before submitting.",
+                 focus: "[data-required] input" };
+      }
       var ta = form.querySelector('textarea[name="justification"]');
       var min = ta ? parseInt(ta.getAttribute("data-min") || "0", 10) : 0;
       if (ta && ta.value.trim().length < min) {

@@ -32,8 +32,13 @@ CASES = {
     "dialogue_coding": (
         {},
         [
-            {"external_id": f"x{i}", "turns": [{"speaker": "therapist", "text": "Hi"},
-                                               {"speaker": "client", "text": "Hello"}]}
+            {
+                "external_id": f"x{i}",
+                "turns": [
+                    {"speaker": "therapist", "text": "Hi"},
+                    {"speaker": "client", "text": "Hello"},
+                ],
+            }
             for i in range(3)
         ],  # fmt: skip
         {"code-0-main_therapist_behaviour": "question"},
@@ -42,8 +47,11 @@ CASES = {
     "preference": (
         {"justification_required": False},
         [
-            {"external_id": f"x{i}", "prompt": "I feel low",
-             "candidates": [{"text": "A"}, {"text": "B"}]}
+            {
+                "external_id": f"x{i}",
+                "prompt": "I feel low",
+                "candidates": [{"text": "A"}, {"text": "B"}],
+            }
             for i in range(3)
         ],  # fmt: skip
         {"strength": "-1"},
@@ -88,9 +96,7 @@ def test_counter_moves_for_the_annotator_who_completes_items(
     for n in range(3):
         url = reverse("annotate_submit", args=[project.slug, held[n]])
         with django_capture_on_commit_callbacks(execute=True):
-            response = client.post(
-                url, {**form, "client_token": f"s{n}"}, HTTP_HX_REQUEST="true"
-            )
+            response = client.post(url, {**form, "client_token": f"s{n}"}, HTTP_HX_REQUEST="true")
         assert response.status_code == 200, response.content
         seen.append(_to_go(response.content.decode()))
         if n == 0:  # the page's background prefetch claims the third item
