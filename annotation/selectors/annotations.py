@@ -213,6 +213,49 @@ def review_items(
     return rows
 
 
+def review_next_disagreement(*, project: Project, after: Item, scan: int = 500) -> Item | None:
+    """The reviewer's next item after saving `after`: the first item that is a disagreement
+    and has no adjudication yet, in the review list's order (priority, then id) after
+    `after`, wrapping round to the start; None when no other is left. Looks at up to `scan`
+    candidates on each side (items with two or more human annotations)."""
+    human = Annotation.Source.HUMAN
+    base = (
+        Item.objects.filter(project=project)
+        .exclude(id=after.id)
+        .annotate(n_human=Count("annotations", filter=Q(annotations__source=human)))
+        .filter(n_human__gte=2)
+        .exclude(
+            Exists(
+                Annotation.objects.filter(
+                    item=OuterRef("pk"), source=Annotation.Source.ADJUDICATION
+                )
+            )
+        )
+        .order_by("-priority", "id")
+        .prefetch_related(
+            Prefetch(
+                "annotations",
+                queryset=Annotation.objects.filter(source=human).prefetch_related(
+                    "step_labels", "turn_labels", "preference_labels"
+                ),
+            )
+        )
+    )
+    later = base.filter(
+        Q(priority__lt=after.priority) | Q(priority=after.priority, id__gt=after.id)
+    )
+    kind = label_kind_for(project)
+    for qs in (later, base):
+        for item in qs[:scan]:
+            sigs = {
+                kind.review_signature(schema=project.label_schema, annotation=a)
+                for a in item.annotations.all()
+            }
+            if len(sigs) > 1:
+                return item
+    return None
+
+
 def item_review(*, item: Item) -> dict[str, Any]:
     """Every annotation of an item grouped by source, with who/when/time spent."""
     anns = (

@@ -23,6 +23,7 @@ from annotation.selectors.annotations import (
     item_for_labeling,
     item_review,
     review_items,
+    review_next_disagreement,
 )
 from annotation.selectors.projects import membership_list
 from annotation.services.annotations import adjudication_submit
@@ -195,8 +196,16 @@ def review_item(request: AuthedHttpRequest, slug: str, item_id: int) -> HttpResp
         except ApplicationError as exc:
             error = str(exc)
         else:
-            messages.success(request, f"Final label for {item.external_id} saved.")
-            return redirect("review_item", slug=project.slug, item_id=item.id)
+            saved = f"Final label for {item.external_id} saved."
+            if request.POST.get("then") != "next":
+                messages.success(request, saved)
+                return redirect("review_item", slug=project.slug, item_id=item.id)
+            nxt = review_next_disagreement(project=project, after=item)
+            if nxt is None:
+                messages.success(request, f"{saved} No disagreements are left to adjudicate.")
+                return redirect("review_list", slug=project.slug)
+            messages.success(request, f"{saved} Next disagreement: {nxt.external_id}.")
+            return redirect("review_item", slug=project.slug, item_id=nxt.id)
     task = {
         "uid": f"r{item.id}",
         "assignment": None,
@@ -218,6 +227,7 @@ def review_item(request: AuthedHttpRequest, slug: str, item_id: int) -> HttpResp
         "error": error,
         "adjudication_note": mine.note if mine else request.POST.get("note", ""),
         "flags": review["flags"],
+        "review_keys": True,
         **_comparison(project, item, review),
         **page_templates(project),
     }

@@ -384,6 +384,18 @@
     if (note && !note.hidden) return; // the note's own button handles Enter
     if (e.key === "?" && !isTyping(t)) { toggleOverlay("keymap"); e.preventDefault(); return; }
     if (overlayOpen() || !current || e.altKey) return;
+    // Review: Shift+Enter saves the final label and opens the next disagreement (in the
+    // note's textarea, where Shift+Enter is a new line: Ctrl+Shift+Enter).
+    var saveNext = e.key === "Enter" && e.shiftKey && current.querySelector("[data-save-next]");
+    if (saveNext) {
+      var inText = t && t.tagName && t.tagName.toLowerCase() === "textarea";
+      if (!inText || e.ctrlKey || e.metaKey) {
+        e.preventDefault();
+        var sform = current.querySelector("form.task-form");
+        if (sform) sform.requestSubmit(saveNext);
+        return;
+      }
+    }
     if (e.key === "Enter") {
       if (t && t.matches && t.matches("[data-skip-reason]")) {
         e.preventDefault();
