@@ -40,6 +40,7 @@ from annotation.web.rendering import rich_text
 if TYPE_CHECKING:
     from django.http import QueryDict
 
+    from annotation.aggregation import FinalLabel
     from annotation.models import Annotation, Item, Project
 
 PRINCIPLE_MODES = ("per_response", "per_pair")
@@ -122,7 +123,9 @@ class PreferencePairs(LabelKind):
     # The context of a preference item may be a dialogue.
     shown_parts = ("candidates", "turns")
     templates = KindTemplates(
-        form="web/kinds/preference.html", keymap="web/kinds/preference_keys.html"
+        form="web/kinds/preference.html",
+        keymap="web/kinds/preference_keys.html",
+        review_head="web/kinds/preference_review.html",
     )
     content_note = True
     compares_pairs = True
@@ -346,6 +349,10 @@ class PreferencePairs(LabelKind):
             strength = -strength
         per_response = schema["principle_mode"] == "per_response"
         lo, hi = schema["principle_scale"] if per_response else (-3, 3)
+        provenance = labels.get("provenance") or {}
+        # The review form names candidates (#1, #2) as the review table does.
+        ln = left_index + 1 if left_index is not None else 1
+        rn = right_index + 1 if right_index is not None else 2
 
         def cand(index: int | None, side: str) -> Part | None:
             c = cands.get(index) if index is not None else None
@@ -360,11 +367,24 @@ class PreferencePairs(LabelKind):
             "left": cand(left_index, "left"),
             "right": cand(right_index, "right"),
             "strengths": [
-                Choice(value=v, label=STRENGTH_LABELS[v], key=str(v + 4), checked=v == strength)
+                Choice(
+                    value=v,
+                    label=STRENGTH_LABELS[v],
+                    key=str(v + 4),
+                    checked=v == strength,
+                    help=_identity_strength(v, ln, rn),
+                )
                 for v in range(-3, 4)
-            ],
+            ],  # fmt: skip
+            "strength_source": provenance.get("strength"),
+            "identity": {"left": f"#{ln}", "right": f"#{rn}"},
             "principles": _principle_rows(
-                schema, labels, {left_index: "left", right_index: "right"}, flipped, (lo, hi)
+                schema,
+                labels,
+                {left_index: "left", right_index: "right"},
+                flipped,
+                (lo, hi),
+                provenance,
             ),
             "principles_required": sum(1 for p in principle_specs(schema) if p.required),
             "per_response": per_response,
@@ -383,7 +403,14 @@ class PreferencePairs(LabelKind):
         columns += [Column(p.name, p.label, p.help) for p in principle_specs(schema)]
         return ReviewLayout(columns, ["Justification"])
 
-    def review_cells(self, *, labels: Labels, layout: ReviewLayout, item: Item) -> ReviewCells:
+    def review_cells(
+        self,
+        *,
+        labels: Labels,
+        layout: ReviewLayout,
+        item: Item,
+        annotation: Annotation | None = None,
+    ) -> ReviewCells:
         principles = [c.key for c in layout.columns[1:]]
         numbers = {c.index: c.index + 1 for c in item.candidates.all()}
         a, b, strength = (
@@ -406,7 +433,84 @@ class PreferencePairs(LabelKind):
             prefix = f"#{numbers.get(c, c + 1)}: " if c is not None else ""
             by_name.setdefault(p["principle"], []).append(f"{prefix}{p['value']}")
         cells += [Cell(" · ".join(by_name.get(name, [])) or "") for name in principles]
-        return ReviewCells(cells, [Cell(labels.get("justification", ""))])
+        screen = ""
+        justification = Cell(labels.get("justification", ""))
+        left = _left_index(annotation, item)
+        if left is not None:
+            right = next((i for i in (a, b) if i != left), None)
+            screen = f"saw #{left + 1} on the left"
+            if right is not None:
+                # Their "left"/"right" in the justification mean these candidates.
+                justification.tag = f"left = #{left + 1} · right = #{right + 1}"
+        return ReviewCells(cells, [justification], screen=screen)
+
+    def review_context(self, *, item: Item) -> dict[str, Any]:
+        """The candidates by identity (#1, #2) with a short excerpt, for the review page."""
+        return {
+            "candidates": [
+                {"number": c.index + 1, "excerpt": _excerpt(c.text)} for c in item.candidates.all()
+            ]
+        }
+
+    # --- review: the final label's starting point -------------------------------------------
+
+    def prefill_votes(
+        self, *, labels: Labels, item: Item, specs: Mapping[str, FieldSpec]
+    ) -> dict[tuple[str, Any], float]:
+        """Strength and per-pair principle values turned to the pair's own order (lower
+        candidate index first), whichever side each annotator saw them on."""
+        votes: dict[tuple[str, Any], float] = {}
+        a, b, strength = (
+            labels.get("candidate_a"),
+            labels.get("candidate_b"),
+            labels.get("strength"),
+        )
+        if not (isinstance(a, int) and isinstance(b, int) and isinstance(strength, int)) or a == b:
+            return votes
+        sign = 1 if a < b else -1
+        pair = (min(a, b), max(a, b))
+        votes[("preference_strength", pair)] = float(sign * strength)
+        for p in labels.get("principles", []):
+            cand = p.get("candidate")
+            unit = cand if cand is not None else ("pair", pair)
+            value = p["value"] if cand is not None else sign * p["value"]
+            votes[(f"principle:{p['principle']}", unit)] = float(value)
+        return votes
+
+    def prefill_labels(
+        self,
+        *,
+        finals: Mapping[tuple[str, Any], FinalLabel],
+        item: Item,
+        schema: Schema,
+        specs: Mapping[str, FieldSpec],
+    ) -> Labels:
+        indexes = sorted(c.index for c in item.candidates.all())
+        if len(indexes) < 2:
+            return {}
+        pair = (indexes[0], indexes[1])
+        provenance: dict[str, FinalLabel] = {}
+        out: Labels = {"candidate_a": pair[0], "candidate_b": pair[1], "principles": []}
+        strength = finals.get(("preference_strength", pair))
+        if strength is not None:
+            out["strength"] = int(strength.value)
+            provenance["strength"] = strength
+        per_response = schema.get("principle_mode", "per_response") == "per_response"
+        for name in principle_names(schema):
+            units: list[Any] = list(pair) if per_response else [("pair", pair)]
+            for unit in units:
+                final = finals.get((f"principle:{name}", unit))
+                if final is None:
+                    continue
+                cand = unit if isinstance(unit, int) else None
+                out["principles"].append(
+                    {"principle": name, "candidate": cand, "value": int(final.value)}
+                )
+                provenance[f"principle:{name}:{cand if cand is not None else 'pair'}"] = final
+        if not provenance:
+            return {}
+        out["provenance"] = provenance
+        return out
 
     def review_targets(self, layout: ReviewLayout) -> list[str]:
         return ["item"] + [""] * (len(layout.columns) - 1)
@@ -469,8 +573,11 @@ def _principle_rows(
     side_of: dict[int | None, str],
     flipped: bool,
     scale: tuple[int, int],
+    provenance: Mapping[str, Any] | None = None,
 ) -> list[dict[str, Any]]:
     per_response = schema["principle_mode"] == "per_response"
+    provenance = provenance or {}
+    index_of = {side: index for index, side in side_of.items()}
     given: dict[tuple[str, str], int] = {}
     for p in labels.get("principles", []):
         side = side_of.get(p.get("candidate"), "pair") if per_response else "pair"
@@ -493,6 +600,9 @@ def _principle_rows(
                     {
                         "side": side,
                         "input_name": f"pr-{name}-{side}",
+                        "source": provenance.get(
+                            f"principle:{name}:{index_of.get(side) if per_response else 'pair'}"
+                        ),
                         "choices": [
                             Choice(value=v, label=str(v), checked=given.get((name, side)) == v)
                             for v in range(lo, hi + 1)
@@ -503,3 +613,28 @@ def _principle_rows(
             }
         )
     return rows
+
+
+def _identity_strength(value: int, left: int, right: int) -> str:
+    """A strength of the screen's scale said with candidate numbers (the review form)."""
+    if value == 0:
+        return "About the same"
+    better = left if value < 0 else right
+    how = {1: "slightly better", 2: "better", 3: "much better"}[abs(value)]
+    return f"#{better} {how}"
+
+
+def _left_index(annotation: Annotation | None, item: Item) -> int | None:
+    """The index of the candidate the annotator saw on the left (prefetched label rows)."""
+    if annotation is None:
+        return None
+    prefs = list(annotation.preference_labels.all())
+    if not prefs or prefs[0].left_candidate_id is None:
+        return None
+    by_id = {c.id: c.index for c in item.candidates.all()}
+    return by_id.get(prefs[0].left_candidate_id)
+
+
+def _excerpt(text: str, limit: int = 90) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1].rstrip() + "…"

@@ -26,6 +26,7 @@ from annotation.selectors.annotations import (
     review_next_disagreement,
 )
 from annotation.selectors.projects import membership_list
+from annotation.selectors.review_prefill import review_prefill
 from annotation.services.annotations import adjudication_submit
 from annotation.services.flags import flag_resolve
 from annotation.web.access import AuthedHttpRequest, project_for_role
@@ -78,6 +79,7 @@ class Row:
     note: str = ""
     cells: list[Cell] = field(default_factory=list)
     extra: list[Cell] = field(default_factory=list)
+    screen: str = ""
 
 
 def _comparison(project: Project, item: Item, review: dict[str, Any]) -> dict[str, Any]:
@@ -90,7 +92,9 @@ def _comparison(project: Project, item: Item, review: dict[str, Any]) -> dict[st
     human: list[ReviewCells] = []
     for source, group in GROUPS:
         for ann in review["annotations"].get(source, []):
-            found = kind.review_cells(labels=annotation_labels(ann), layout=layout, item=item)
+            found = kind.review_cells(
+                labels=annotation_labels(ann), layout=layout, item=item, annotation=ann
+            )
             row = Row(
                 group=group,
                 who=ann.annotator.get_username(),
@@ -100,6 +104,7 @@ def _comparison(project: Project, item: Item, review: dict[str, Any]) -> dict[st
                 note=ann.note,
                 cells=found.cells,
                 extra=found.extra,
+                screen=found.screen,
             )
             if source == Annotation.Source.HUMAN:
                 human.append(found)
@@ -122,6 +127,7 @@ def _comparison(project: Project, item: Item, review: dict[str, Any]) -> dict[st
         "disagreements": sum(1 for c in columns if c.disagree) + int(first_error_disagree),
         # What else the kind shows of the item (the steps kind: imported alternative steps).
         "review_extra_template": kind.templates.review,
+        "review_head_template": kind.templates.review_head,
         "review_extra": kind.review_context(item=item),
     }
 
@@ -206,6 +212,9 @@ def review_item(request: AuthedHttpRequest, slug: str, item_id: int) -> HttpResp
                 return redirect("review_list", slug=project.slug)
             messages.success(request, f"{saved} Next disagreement: {nxt.external_id}.")
             return redirect("review_item", slug=project.slug, item_id=nxt.id)
+    prefill = review_prefill(
+        project=project, item=item, annotations=review["annotations"], reviewer=request.user
+    )
     task = {
         "uid": f"r{item.id}",
         "assignment": None,
@@ -214,7 +223,7 @@ def review_item(request: AuthedHttpRequest, slug: str, item_id: int) -> HttpResp
         **task_context(
             project=project,
             item=item,
-            labels=annotation_labels(mine) if mine else None,
+            labels=prefill.labels,
             left_index=left,
             right_index=right,
             with_suggestions=False,
@@ -228,6 +237,7 @@ def review_item(request: AuthedHttpRequest, slug: str, item_id: int) -> HttpResp
         "adjudication_note": mine.note if mine else request.POST.get("note", ""),
         "flags": review["flags"],
         "review_keys": True,
+        "prefill": prefill,
         **_comparison(project, item, review),
         **page_templates(project),
     }
