@@ -37,7 +37,7 @@ from django.db.models import Count
 
 from annotation.exporters.base import ExportContext, Exporter, Row
 from annotation.exporters.source import AnnotationData, ItemData
-from annotation.kinds.preference import principle_names
+from annotation.kinds.preference_schema import principle_names
 from annotation.models import Annotation, Candidate, ProjectKind
 
 LS_PREFIX = "label-studio:"

@@ -10,9 +10,7 @@ imported annotation may hold several) and the top-level pair only when there is 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from annotation.kinds.base import (
@@ -31,8 +29,23 @@ from annotation.kinds.base import (
     Schema,
     Suggestions,
     as_int,
-    humanize,
     invalid,
+)
+from annotation.kinds.preference_form import (
+    context_turns,
+    excerpt,
+    identity_strength,
+    left_index_of,
+    principle_rows,
+)
+from annotation.kinds.preference_schema import (
+    COUNSELING_PRINCIPLES,
+    PRINCIPLE_KEY,
+    PRINCIPLE_MODES,
+    STRENGTH_LABELS,
+    PrincipleSpec,
+    principle_names,
+    principle_specs,
 )
 from annotation.models import Candidate, PreferenceLabel, PrincipleRating, ProjectKind
 from annotation.web.rendering import rich_text
@@ -42,77 +55,6 @@ if TYPE_CHECKING:
 
     from annotation.aggregation import FinalLabel
     from annotation.models import Annotation, Item, Project
-
-PRINCIPLE_MODES = ("per_response", "per_pair")
-COUNSELING_PRINCIPLES = [
-    "empathy",
-    "relevance",
-    "clarity",
-    "safety",
-    "self_exploration",
-    "autonomy",
-    "staging",
-]
-STRENGTH_LABELS = {
-    -3: "Left much better",
-    -2: "Left better",
-    -1: "Left slightly better",
-    0: "About the same",
-    1: "Right slightly better",
-    2: "Right better",
-    3: "Right much better",
-}
-PRINCIPLE_LABELS = {
-    "empathy": ("Empathy", "Understands and validates the client's feelings."),
-    "relevance": ("Relevance", "Responds to what the client actually said."),
-    "clarity": ("Clarity", "Clear, concise, easy to follow."),
-    "safety": ("Safety", "Avoids harm; responds appropriately to risk."),
-    "self_exploration": (
-        "Self-exploration",
-        "Encourages the client to explore their own thoughts and feelings.",
-    ),
-    "autonomy": ("Autonomy", "Respects the client's right to make their own choices."),
-    "staging": ("Stage of change", "Fits the client's readiness for change."),
-}
-_PRINCIPLE_KEY = re.compile(r"^pr-(.+)-(left|right|pair)$")
-
-
-@dataclass(frozen=True, slots=True)
-class PrincipleSpec:
-    """One principle of the schema. A schema entry is its name, or an object
-    `{"name", "required", "label", "description"}`; a required principle must be rated (for
-    both responses, or once per pair) before the annotator can submit."""
-
-    name: str
-    label: str
-    help: str
-    required: bool = False
-
-
-def principle_specs(schema: Mapping[str, Any]) -> list[PrincipleSpec]:
-    """The schema's principles in order (entries that are neither a name nor an object with
-    one are left out; `schema_check` refuses them on save)."""
-    out = []
-    for raw in schema.get("principles") or []:
-        entry = {"name": raw} if isinstance(raw, str) else raw
-        if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
-            continue
-        name = entry["name"]
-        label, help_text = PRINCIPLE_LABELS.get(name, (humanize(name), ""))
-        out.append(
-            PrincipleSpec(
-                name=name,
-                label=str(entry.get("label") or label),
-                help=str(entry.get("description") or help_text),
-                required=entry.get("required") is True,
-            )
-        )
-    return out
-
-
-def principle_names(schema: Mapping[str, Any]) -> list[str]:
-    """The names of the schema's principles, in order."""
-    return [p.name for p in principle_specs(schema)]
 
 
 class PreferencePairs(LabelKind):
@@ -315,7 +257,7 @@ class PreferencePairs(LabelKind):
         principles = []
         side_index = {"left": left_index, "right": right_index, "pair": None}
         for key in post:
-            m = _PRINCIPLE_KEY.match(key)
+            m = PRINCIPLE_KEY.match(key)
             if m and post.get(key) not in (None, ""):
                 principles.append(
                     {"principle": m.group(1), "candidate": side_index[m.group(2)],
@@ -363,7 +305,7 @@ class PreferencePairs(LabelKind):
         required = bool(schema.get("justification_required"))
         return {
             "item_hints": [],
-            "context_turns": _context_turns(item),
+            "context_turns": context_turns(item),
             "left": cand(left_index, "left"),
             "right": cand(right_index, "right"),
             "strengths": [
@@ -372,13 +314,13 @@ class PreferencePairs(LabelKind):
                     label=STRENGTH_LABELS[v],
                     key=str(v + 4),
                     checked=v == strength,
-                    help=_identity_strength(v, ln, rn),
+                    help=identity_strength(v, ln, rn),
                 )
                 for v in range(-3, 4)
             ],  # fmt: skip
             "strength_source": provenance.get("strength"),
             "identity": {"left": f"#{ln}", "right": f"#{rn}"},
-            "principles": _principle_rows(
+            "principles": principle_rows(
                 schema,
                 labels,
                 {left_index: "left", right_index: "right"},
@@ -435,7 +377,7 @@ class PreferencePairs(LabelKind):
         cells += [Cell(" · ".join(by_name.get(name, [])) or "") for name in principles]
         screen = ""
         justification = Cell(labels.get("justification", ""))
-        left = _left_index(annotation, item)
+        left = left_index_of(annotation, item)
         if left is not None:
             right = next((i for i in (a, b) if i != left), None)
             screen = f"saw #{left + 1} on the left"
@@ -448,7 +390,7 @@ class PreferencePairs(LabelKind):
         """The candidates by identity (#1, #2) with a short excerpt, for the review page."""
         return {
             "candidates": [
-                {"number": c.index + 1, "excerpt": _excerpt(c.text)} for c in item.candidates.all()
+                {"number": c.index + 1, "excerpt": excerpt(c.text)} for c in item.candidates.all()
             ]
         }
 
@@ -554,87 +496,3 @@ class PreferencePairs(LabelKind):
 
     def gold_field(self, key: str) -> bool:
         return key == "preference_direction"
-
-
-def _context_turns(item: Item) -> list[Part]:
-    """The conversation before the responses, its last client message highlighted."""
-    turns = list(item.turns.all())
-    last_client = next((t.index for t in reversed(turns) if t.speaker == "client"), None)
-    return [
-        Part(index=t.index, number=t.index + 1, html=rich_text(t.text), speaker=t.speaker,
-             highlight=t.index == last_client)
-        for t in turns
-    ]  # fmt: skip
-
-
-def _principle_rows(
-    schema: Schema,
-    labels: Labels,
-    side_of: dict[int | None, str],
-    flipped: bool,
-    scale: tuple[int, int],
-    provenance: Mapping[str, Any] | None = None,
-) -> list[dict[str, Any]]:
-    per_response = schema["principle_mode"] == "per_response"
-    provenance = provenance or {}
-    index_of = {side: index for index, side in side_of.items()}
-    given: dict[tuple[str, str], int] = {}
-    for p in labels.get("principles", []):
-        side = side_of.get(p.get("candidate"), "pair") if per_response else "pair"
-        value = p["value"]
-        if not per_response and flipped:
-            value = -value
-        given[(p["principle"], side)] = value
-    lo, hi = scale
-    rows = []
-    for spec in principle_specs(schema):
-        name = spec.name
-        sides = ("left", "right") if per_response else ("pair",)
-        rows.append(
-            {
-                "name": name,
-                "label": spec.label,
-                "help": spec.help,
-                "required": spec.required,
-                "groups": [
-                    {
-                        "side": side,
-                        "input_name": f"pr-{name}-{side}",
-                        "source": provenance.get(
-                            f"principle:{name}:{index_of.get(side) if per_response else 'pair'}"
-                        ),
-                        "choices": [
-                            Choice(value=v, label=str(v), checked=given.get((name, side)) == v)
-                            for v in range(lo, hi + 1)
-                        ],
-                    }
-                    for side in sides
-                ],
-            }
-        )
-    return rows
-
-
-def _identity_strength(value: int, left: int, right: int) -> str:
-    """A strength of the screen's scale said with candidate numbers (the review form)."""
-    if value == 0:
-        return "About the same"
-    better = left if value < 0 else right
-    how = {1: "slightly better", 2: "better", 3: "much better"}[abs(value)]
-    return f"#{better} {how}"
-
-
-def _left_index(annotation: Annotation | None, item: Item) -> int | None:
-    """The index of the candidate the annotator saw on the left (prefetched label rows)."""
-    if annotation is None:
-        return None
-    prefs = list(annotation.preference_labels.all())
-    if not prefs or prefs[0].left_candidate_id is None:
-        return None
-    by_id = {c.id: c.index for c in item.candidates.all()}
-    return by_id.get(prefs[0].left_candidate_id)
-
-
-def _excerpt(text: str, limit: int = 90) -> str:
-    flat = " ".join(text.split())
-    return flat if len(flat) <= limit else flat[: limit - 1].rstrip() + "…"

@@ -7,7 +7,7 @@ import string
 from collections.abc import Sequence
 from typing import Any
 
-from annotation.kinds.preference import principle_names
+from annotation.kinds.preference_schema import principle_names
 from annotation.models import Item, SuggestionMethod
 from labeling_jobs.backends import ModelBackend
 from labeling_jobs.backends.base import normalise

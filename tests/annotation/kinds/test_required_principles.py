@@ -12,7 +12,8 @@ from django.urls import reverse
 from annotation.errors import ApplicationError
 from annotation.kinds import label_schema_validate
 from annotation.kinds.base import ItemPart
-from annotation.kinds.preference import PreferencePairs, principle_names, principle_specs
+from annotation.kinds.preference import PreferencePairs
+from annotation.kinds.preference_schema import principle_names, principle_specs
 from annotation.models import Annotation
 from annotation.services.imports import dataset_import
 
