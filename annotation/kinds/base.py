@@ -106,6 +106,8 @@ class Part:
     side: str = ""
     # Where a pre-filled value came from (review), and its css class.
     source: tuple[str, str] | None = None
+    # Long enough to be shown collapsed to a few lines, with "show all".
+    long: bool = False
 
 
 @dataclass

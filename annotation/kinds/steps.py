@@ -42,6 +42,9 @@ if TYPE_CHECKING:
 STEP_MODES = ("rate_every_step", "first_error")
 RATING_TEXT = {-1: "−1", 0: "0", 1: "+1"}
 RATING_CLASS = {-1: "r-wrong", 0: "r-neutral", 1: "r-right"}
+# A step longer than this is shown collapsed to a few lines, with "show all".
+LONG_STEP_CHARS = 600
+LONG_STEP_LINES = 8
 _STEP_KEY = re.compile(r"^(rating|cant|comment)-(\d+)$")
 # An annotator who stops (a bad problem, giving up) need not label every step.
 _STOPPED = (FinishReason.BAD_PROBLEM, FinishReason.GIVE_UP)
@@ -268,6 +271,8 @@ class StepLabels(LabelKind):
                     cant_judge=bool(mine.get("cant_judge")),
                     comment=mine.get("comment", ""),
                     source=provenance.get(f"step:{step.index}"),
+                    long=len(step.text) > LONG_STEP_CHARS
+                    or step.text.count("\n") >= LONG_STEP_LINES,
                 )
             )
         by_value = {r["value"]: r for r in schema["ratings"]}
