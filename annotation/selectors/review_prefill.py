@@ -88,8 +88,9 @@ def review_prefill(
     return Prefill(labels, "aggregate", _summary(counts, len(raters)), counts)
 
 
-_SUMMARY = {"prov-agree": "all agree", "prov-ds": "Dawid–Skene", "prov-majority": "majority",
-            "prov-tie": "tied", "prov-single": "one annotator", "prov-other": "other"}  # fmt: skip
+_SUMMARY = {"prov-agree": "agreed by all", "prov-ds": "by Dawid–Skene",
+            "prov-majority": "by majority", "prov-tie": "tied",
+            "prov-single": "from a single annotator", "prov-other": "other"}  # fmt: skip
 
 
 def _summary(counts: Mapping[str, int], n_raters: int) -> str:

@@ -89,3 +89,33 @@ def test_step_rail_next_unrated_and_long_steps(page, live_server, demo, login, s
     assert math_box["x"] + math_box["width"] <= step_box["x"] + step_box["width"]
     assert math.evaluate("el => el.scrollWidth > el.clientWidth")  # it scrolls
     shot(page, "long-trace-math")
+
+
+def test_processbench_gsm8k_3_math_stays_in_its_card(page, live_server, demo, login, shot) -> None:
+    """The real item the issue names: its long \\[ … \\] line scrolls inside the step card."""
+    from tests.conftest import shared_file
+
+    path = shared_file("processbench_gsm8k.json")
+    manager = User.objects.get(username="manager")
+    project = project_create(name="ProcessBench", slug="pb", kind="step_labels",
+                             created_by=manager)  # fmt: skip
+    membership_set(project=project, user=User.objects.get(username="reviewer"), role=Role.REVIEWER)
+    with open(path, "rb") as fh:
+        assert dataset_import(project=project, dataset_name="pb", fmt="processbench", stream=fh).ok
+    item = project.items.get(external_id="gsm8k-3")
+    login(page, "reviewer")
+    page.goto(f"{live_server.url}/projects/pb/review/{item.id}/")
+    maths = page.locator(".task-form .step-card .katex-display")
+    maths.first.wait_for()
+    assert maths.count() >= 2
+    for i in range(maths.count()):
+        card = maths.nth(i).locator("xpath=ancestor::li[contains(@class,'step-card')]")
+        m, c = maths.nth(i).bounding_box(), card.bounding_box()
+        assert m["x"] + m["width"] <= c["x"] + c["width"], (i, m, c)
+    wide = [
+        maths.nth(i).evaluate("el => el.scrollWidth > el.clientWidth") for i in range(maths.count())
+    ]
+    assert any(wide)  # the long line scrolls rather than running past the card
+    answer = page.locator(".answers dd").nth(1).inner_text()
+    assert answer == (item.final_answer or "—")
+    shot(page, "processbench-gsm8k-3")
