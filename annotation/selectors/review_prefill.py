@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from django.core.cache import cache
-from django.db.models import Count, Max
+from django.db.models import Count
 
 from annotation.aggregation import MIN_OVERLAP_UNITS, Aggregator, FinalLabel, Vote
 from annotation.kinds import label_kind_for, label_schema_validate
@@ -23,8 +23,9 @@ from annotation.selectors.agreement import agreement_ratings
 from annotation.selectors.annotations import annotation_labels
 
 PREFILL_SOURCES = (Annotation.Source.HUMAN, Annotation.Source.IMPORTED)
-# A fitted Dawid–Skene model is kept this long, keyed by the annotations it was fitted on.
-FIT_CACHE_SECONDS = 600
+# A fitted Dawid–Skene model is kept this long; larger projects are not fitted in a request.
+FIT_CACHE_SECONDS = 120
+FIT_MAX_ANNOTATIONS = 20_000
 _MAJORITY = Aggregator(())
 
 
@@ -102,23 +103,37 @@ def _summary(counts: Mapping[str, int], n_raters: int) -> str:
 
 
 def review_aggregators(*, project: Project, specs: Iterable[FieldSpec]) -> dict[str, Aggregator]:
-    """Dawid–Skene fitted per field on the whole project, when it has items with two or
-    more annotations enough to fit one; cached until the project's annotations change (their
-    count or newest update) or for FIT_CACHE_SECONDS."""
+    """Dawid–Skene fitted per field on the whole project, when it has enough items with two
+    or more annotations to fit one; majority vote (no entry) otherwise.
+
+    The fits and the overlap check are cached for FIT_CACHE_SECONDS: a starting point a
+    minute or two behind the newest labels is fine, and a review page must not refit on
+    every load. Projects with more than FIT_MAX_ANNOTATIONS rater annotations are not
+    fitted inside a request (seconds of work); their forms use majority vote."""
     specs = list(specs)
     if not specs:
         return {}
-    rater_anns = Annotation.objects.filter(item__project=project, source__in=PREFILL_SOURCES)
-    overlap = (
-        rater_anns.values("item_id").annotate(n=Count("id")).filter(n__gte=2).values("item_id")
-    )
-    if len(overlap[:MIN_OVERLAP_UNITS]) < MIN_OVERLAP_UNITS:
+    state_key = f"stepwise:review-fit-state:{project.id}"
+    state = cache.get(state_key)
+    if state is None:
+        rater_anns = Annotation.objects.filter(item__project=project, source__in=PREFILL_SOURCES)
+        total = rater_anns.count()
+        overlap = 0
+        if total <= FIT_MAX_ANNOTATIONS:
+            multi = (
+                rater_anns.values("item_id")
+                .annotate(n=Count("id"))
+                .filter(n__gte=2)
+                .values("item_id")[:MIN_OVERLAP_UNITS]
+            )
+            overlap = len(multi)
+        state = "fit" if overlap >= MIN_OVERLAP_UNITS else "majority"
+        cache.set(state_key, state, FIT_CACHE_SECONDS)
+    if state != "fit":
         return {}
-    stamp = rater_anns.aggregate(n=Count("id"), last=Max("updated_at"))
-    last = stamp["last"].timestamp() if stamp["last"] else 0
     out: dict[str, Aggregator] = {}
     for spec in specs:
-        key = f"stepwise:review-fit:{project.id}:{spec.key}:{stamp['n']}:{last}"
+        key = f"stepwise:review-fit:{project.id}:{spec.key}"
         agg = cache.get(key)
         if agg is None:
             fr = agreement_ratings(project=project, spec=spec, sources=PREFILL_SOURCES)

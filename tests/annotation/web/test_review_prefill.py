@@ -92,7 +92,7 @@ def test_a_tie_is_marked_and_an_adjudication_wins(client, make_project, member) 
     assert "adjudicated" in response.content.decode()
 
 
-def test_dawid_skene_when_the_project_has_the_overlap(make_project, member) -> None:
+def test_dawid_skene_when_the_project_has_the_overlap(make_project, member, monkeypatch) -> None:
     """25 items rated by three annotators; the third always says −1. With enough overlap
     the form's values come from Dawid–Skene, which learns to discount the third."""
     project = make_project("step_labels", overlap=3)
@@ -114,6 +114,13 @@ def test_dawid_skene_when_the_project_has_the_overlap(make_project, member) -> N
     assert text.startswith("Dawid–Skene")
     assert text.endswith("of 3")
     assert prefill.labels["steps"][0]["rating"] == 1
+    # Too large to fit inside a request: majority vote, said so.
+    monkeypatch.setattr("annotation.selectors.review_prefill.FIT_MAX_ANNOTATIONS", 50)
+    prefill = review_prefill(
+        project=project, item=item, annotations=item_review(item=item)["annotations"],
+        reviewer=member(project, Role.REVIEWER),
+    )  # fmt: skip
+    assert prefill.labels["provenance"]["step:0"] == ("majority 2/3", "prov-majority")
 
 
 def test_preference_review_in_candidate_identity(client, make_project, member) -> None:
