@@ -135,6 +135,9 @@ class ReviewLayout:
 
     columns: list[Column]
     extra: list[str] = field(default_factory=list)
+    # Show the extra cells on a line of their own under each row (long text: a
+    # justification) instead of as columns.
+    extra_below: bool = False
 
 
 @dataclass

@@ -343,7 +343,7 @@ class PreferencePairs(LabelKind):
     def review_layout(self, *, item: Item, schema: Schema) -> ReviewLayout:
         columns = [Column("pref", "Preference")]
         columns += [Column(p.name, p.label, p.help) for p in principle_specs(schema)]
-        return ReviewLayout(columns, ["Justification"])
+        return ReviewLayout(columns, ["Justification"], extra_below=True)
 
     def review_cells(
         self,

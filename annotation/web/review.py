@@ -80,6 +80,8 @@ class Row:
     cells: list[Cell] = field(default_factory=list)
     extra: list[Cell] = field(default_factory=list)
     screen: str = ""
+    # (name, cell) shown on a line under the row (ReviewLayout.extra_below).
+    below: list[tuple[str, Cell]] = field(default_factory=list)
 
 
 def _comparison(project: Project, item: Item, review: dict[str, Any]) -> dict[str, Any]:
@@ -106,6 +108,9 @@ def _comparison(project: Project, item: Item, review: dict[str, Any]) -> dict[st
                 extra=found.extra,
                 screen=found.screen,
             )
+            if layout.extra_below:
+                row.below = [(name, c) for name, c in zip(layout.extra, found.extra, strict=False)
+                             if c.text or c.tag]  # fmt: skip
             if source == Annotation.Source.HUMAN:
                 human.append(found)
             rows.append(row)
@@ -120,10 +125,10 @@ def _comparison(project: Project, item: Item, review: dict[str, Any]) -> dict[st
     rows += _suggestion_rows(review["suggestions"], kind.review_targets(layout))
     return {
         "columns": columns,
-        "extra_cols": layout.extra,
+        "extra_cols": [] if layout.extra_below else layout.extra,
         "rows": rows,
         "first_error_disagree": first_error_disagree,
-        "colspan": len(columns) + len(layout.extra) + 3,
+        "colspan": len(columns) + (0 if layout.extra_below else len(layout.extra)) + 3,
         "disagreements": sum(1 for c in columns if c.disagree) + int(first_error_disagree),
         # What else the kind shows of the item (the steps kind: imported alternative steps).
         "review_extra_template": kind.templates.review,
