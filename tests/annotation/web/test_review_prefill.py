@@ -170,3 +170,39 @@ def test_preference_review_in_candidate_identity(client, make_project, member) -
     assert empathy["groups"][0]["source"] == ("all 2 agree", "prov-agree")
     assert [c.value for c in empathy["groups"][0]["choices"] if c.checked] == [5]
     assert Annotation.objects.filter(source="human").count() == 2
+
+
+def test_dialogue_and_first_error_prefill(make_project, member) -> None:
+    """The other kinds' units: a code per (turn, field); the first-error index per item."""
+    project = make_project("dialogue_coding", overlap=2)
+    _import(project, [{"external_id": "d1", "turns": [{"speaker": "therapist", "text": "Hi"},
+                                                     {"speaker": "client", "text": "Hello"}]}])  # fmt: skip
+    for n, code in enumerate(["question", "reflection"]):
+        asg = assignment_claim_next(project=project, annotator=member(project))
+        labels = {"turns": [{"index": 0, "field": "main_therapist_behaviour", "value": code},
+                            {"index": 1, "field": "client_talk_type", "value": "change"}]}  # fmt: skip
+        annotation_submit(assignment=asg, labels=labels, client_token=f"d{n}")
+    item = Item.objects.get(project=project)
+    prefill = review_prefill(
+        project=project, item=item, annotations=item_review(item=item)["annotations"],
+        reviewer=member(project, Role.REVIEWER),
+    )  # fmt: skip
+    assert {(t["index"], t["value"]) for t in prefill.labels["turns"]} == {
+        (0, "reflection"),  # a tie goes to the earlier code in the schema (reflection)
+        (1, "change"),
+    }
+    assert prefill.labels["provenance"]["turn:1:client_talk_type"] == ("all 2 agree", "prov-agree")
+    assert prefill.labels["provenance"]["turn:0:main_therapist_behaviour"][1] == "prov-tie"
+
+    fe_project = make_project("step_labels", overlap=2, label_schema={"mode": "first_error"})
+    _import(fe_project, [{"external_id": "t", "prompt": "P", "steps": ["a", "b", "c"]}])
+    for n in range(2):
+        asg = assignment_claim_next(project=fe_project, annotator=member(fe_project))
+        annotation_submit(assignment=asg, labels={"first_error_index": 1}, client_token=f"f{n}")
+    item = Item.objects.get(project=fe_project)
+    prefill = review_prefill(
+        project=fe_project, item=item, annotations=item_review(item=item)["annotations"],
+        reviewer=member(fe_project, Role.REVIEWER),
+    )  # fmt: skip
+    assert prefill.labels["first_error_index"] == 1
+    assert prefill.labels["provenance"]["item"] == ("all 2 agree", "prov-agree")
