@@ -37,6 +37,7 @@ from django.db.models import Count
 
 from annotation.exporters.base import ExportContext, Exporter, Row
 from annotation.exporters.source import AnnotationData, ItemData
+from annotation.kinds.preference_schema import principle_names
 from annotation.models import Annotation, Candidate, ProjectKind
 
 LS_PREFIX = "label-studio:"
@@ -229,7 +230,7 @@ class LabelStudioExporter(Exporter):
             lines.append('  <TextArea name="justification" toName="dialogue"/>')
             return "<View>\n" + "\n".join(lines) + "\n</View>\n"
         lo, hi = (schema.get("principle_scale") or [1, 5])[:2]
-        per_response = set(schema.get("principles", [])) | self.response_principles
+        per_response = set(principle_names(schema)) | self.response_principles
         if schema.get("principle_mode") == "per_pair":
             per_response = self.response_principles
         lines = ['  <Text name="prompt" value="$prompt"/>']
@@ -254,7 +255,7 @@ class LabelStudioExporter(Exporter):
                     lines.append(f'  <Choices name={name} toName="{to}">{values}</Choices>')
         pair = set(self.pair_principles)
         if schema.get("principle_mode") == "per_pair":
-            pair |= set(schema.get("principles", []))
+            pair |= set(principle_names(schema))
         for principle in sorted(pair):
             lines.append(f'  <Choices name={quoteattr(principle)} toName="prompt">'
                          f"{strengths}</Choices>")  # fmt: skip

@@ -17,6 +17,7 @@ from annotation.errors import ApplicationError
 if TYPE_CHECKING:
     from django.http import QueryDict
 
+    from annotation.aggregation import FinalLabel
     from annotation.agreement import Level
     from annotation.models import Annotation, Item, Project, ProjectKind, Suggestion
 
@@ -48,6 +49,8 @@ class KindTemplates:
     form: str
     keymap: str
     review: str = ""
+    # Included on the review page above the comparison table (the same `extra` context).
+    review_head: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +94,7 @@ class FieldRow:
     label: str
     input_name: str
     choices: list[Choice]
+    source: tuple[str, str] | None = None
 
 
 @dataclass
@@ -108,6 +112,10 @@ class Part:
     comment: str = ""
     highlight: bool = False
     side: str = ""
+    # Where a pre-filled value came from (review), and its css class.
+    source: tuple[str, str] | None = None
+    # Long enough to be shown collapsed to a few lines, with "show all".
+    long: bool = False
 
 
 @dataclass
@@ -116,6 +124,8 @@ class Cell:
     css: str = ""
     title: str = ""
     disagree: bool = False
+    # A short label shown before the text (whose screen side a justification speaks of).
+    tag: str = ""
 
 
 @dataclass
@@ -133,6 +143,9 @@ class ReviewLayout:
 
     columns: list[Column]
     extra: list[str] = field(default_factory=list)
+    # Show the extra cells on a line of their own under each row (long text: a
+    # justification) instead of as columns.
+    extra_below: bool = False
 
 
 @dataclass
@@ -142,6 +155,9 @@ class ReviewCells:
     # Compared between annotators to mark the first extra column as a disagreement (the
     # first-error index); None for kinds without one.
     extra_key: Any = None
+    # How the annotator saw the item, when reading their labels depends on it ("#2 on the
+    # left"); shown under their name.
+    screen: str = ""
 
 
 SUGGESTION_SHORT = {
@@ -193,6 +209,24 @@ def hints(suggestions: Suggestions, target: str) -> list[str]:
         seen.add(s.method)
         out.append(hint_text(s))
     return out
+
+
+def provenance_text(final: FinalLabel) -> tuple[str, str]:
+    """(text, css class) saying where a pre-filled value of the final-label form came from."""
+    source = final.source.removesuffix("+consensus")
+    n = final.n_votes
+    if source == "dawid_skene":
+        return f"Dawid–Skene {final.confidence:.0%} of {n}", "prov-ds"
+    if source == "single":
+        return "one annotator", "prov-single"
+    if source == "majority":
+        agree = round(final.confidence * n)
+        if agree == n:
+            return f"all {n} agree", "prov-agree"
+        if agree * 2 <= n:
+            return f"tie {agree}/{n}: check", "prov-tie"
+        return f"majority {agree}/{n}", "prov-majority"
+    return source.replace("_", " "), "prov-other"
 
 
 # --- validation helpers ------------------------------------------------------------------
@@ -344,11 +378,41 @@ class LabelKind(ABC):
     def review_layout(self, *, item: Item, schema: Schema) -> ReviewLayout: ...
 
     @abstractmethod
-    def review_cells(self, *, labels: Labels, layout: ReviewLayout, item: Item) -> ReviewCells:
-        """One row of the comparison table: a cell per column of `layout`."""
+    def review_cells(
+        self,
+        *,
+        labels: Labels,
+        layout: ReviewLayout,
+        item: Item,
+        annotation: Annotation | None = None,
+    ) -> ReviewCells:
+        """One row of the comparison table: a cell per column of `layout`; `annotation` (with
+        its label rows prefetched) when the row is one, for what the labels alone do not say
+        (which candidate the annotator saw on the left)."""
 
     def review_context(self, *, item: Item) -> dict[str, Any]:
         """What the kind's `templates.review` shows of the item on the review page."""
+        return {}
+
+    def prefill_votes(
+        self, *, labels: Labels, item: Item, specs: Mapping[str, FieldSpec]
+    ) -> dict[tuple[str, Any], float]:
+        """One annotator's labels as votes for the review form's starting point:
+        (agreement field key, unit of the form) -> a value of that field (`specs` by key).
+        A kind without it starts the final-label form blank."""
+        return {}
+
+    def prefill_labels(
+        self,
+        *,
+        finals: Mapping[tuple[str, Any], FinalLabel],
+        item: Item,
+        schema: Schema,
+        specs: Mapping[str, FieldSpec],
+    ) -> Labels:
+        """The final-label form's labels from the aggregated votes (`finals`, keyed as
+        `prefill_votes` keys them), plus "provenance": {form target: the FinalLabel it came
+        from}; the kind's `page_context` shows each target's provenance next to it."""
         return {}
 
     @abstractmethod

@@ -40,6 +40,7 @@ from annotation.web.rendering import rich_text
 if TYPE_CHECKING:
     from django.http import QueryDict
 
+    from annotation.aggregation import FinalLabel
     from annotation.models import Annotation, Item, Project
 
 _TURN_KEY = re.compile(r"^code-(\d+)-(.+)$")
@@ -221,6 +222,7 @@ class DialogueCoding(LabelKind):
         right_index: int | None,
     ) -> dict[str, Any]:
         given = {(t["index"], t["field"]): t["value"] for t in labels.get("turns", [])}
+        provenance = labels.get("provenance") or {}
         by_role: dict[str, list[dict[str, Any]]] = {}
         for f in schema["fields"]:
             by_role.setdefault(f["role"], []).append(f)
@@ -240,6 +242,7 @@ class DialogueCoding(LabelKind):
                         )
                         for k, c in enumerate(f["choices"], start=1)
                     ],
+                    source=provenance.get(f"turn:{turn.index}:{f['name']}"),
                 )
                 for n, f in enumerate(by_role.get(turn.speaker, []))
             ]
@@ -267,6 +270,35 @@ class DialogueCoding(LabelKind):
             ],
         }  # fmt: skip
 
+    # --- review: the final label's starting point -------------------------------------------
+
+    def prefill_votes(
+        self, *, labels: Labels, item: Item, specs: Mapping[str, FieldSpec]
+    ) -> dict[tuple[str, Any], float]:
+        votes: dict[tuple[str, Any], float] = {}
+        for t in labels.get("turns", []):
+            spec = specs.get(f"turn:{t['field']}")
+            if spec is not None and spec.codes and t["value"] in spec.codes:
+                votes[(spec.key, (t["index"], t["field"]))] = float(spec.codes.index(t["value"]))
+        return votes
+
+    def prefill_labels(
+        self,
+        *,
+        finals: Mapping[tuple[str, Any], FinalLabel],
+        item: Item,
+        schema: Schema,
+        specs: Mapping[str, FieldSpec],
+    ) -> Labels:
+        turns, provenance = [], {}
+        for (key, (index, name)), final in sorted(finals.items(), key=lambda kv: kv[0][1]):
+            codes = specs[key].codes or ()
+            k = int(final.value)
+            if 0 <= k < len(codes):
+                turns.append({"index": index, "field": name, "value": codes[k]})
+                provenance[f"turn:{index}:{name}"] = final
+        return {"turns": turns, "provenance": provenance} if turns else {}
+
     # --- review ---------------------------------------------------------------------------
 
     def review_layout(self, *, item: Item, schema: Schema) -> ReviewLayout:
@@ -275,7 +307,14 @@ class DialogueCoding(LabelKind):
                 if f["role"] == t.speaker]  # fmt: skip
         return ReviewLayout([Column(k, str(k[0] + 1), f"Turn {k[0] + 1}: {k[1]}") for k in keys])
 
-    def review_cells(self, *, labels: Labels, layout: ReviewLayout, item: Item) -> ReviewCells:
+    def review_cells(
+        self,
+        *,
+        labels: Labels,
+        layout: ReviewLayout,
+        item: Item,
+        annotation: Annotation | None = None,
+    ) -> ReviewCells:
         given = {(t["index"], t["field"]): t["value"] for t in labels.get("turns", [])}
         return ReviewCells(
             [

@@ -10,7 +10,6 @@ imported annotation may hold several) and the top-level pair only when there is 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -31,50 +30,34 @@ from annotation.kinds.base import (
     SchemaOrphan,
     Suggestions,
     as_int,
-    humanize,
     invalid,
 )
-from annotation.kinds.preference_schema import preference_schema_check, preference_schema_orphans
+from annotation.kinds.preference_form import (
+    context_turns,
+    excerpt,
+    identity_strength,
+    left_index_of,
+    principle_rows,
+)
+from annotation.kinds.preference_schema import (
+    COUNSELING_PRINCIPLES,
+    PRINCIPLE_KEY,
+    PRINCIPLE_MODES,
+    STRENGTH_LABELS,
+    PrincipleSpec,
+    preference_schema_check,
+    preference_schema_orphans,
+    principle_names,
+    principle_specs,
+)
 from annotation.models import Candidate, PreferenceLabel, PrincipleRating, ProjectKind
 from annotation.web.rendering import rich_text
 
 if TYPE_CHECKING:
     from django.http import QueryDict
 
+    from annotation.aggregation import FinalLabel
     from annotation.models import Annotation, Item, Project
-
-PRINCIPLE_MODES = ("per_response", "per_pair")
-COUNSELING_PRINCIPLES = [
-    "empathy",
-    "relevance",
-    "clarity",
-    "safety",
-    "self_exploration",
-    "autonomy",
-    "staging",
-]
-STRENGTH_LABELS = {
-    -3: "Left much better",
-    -2: "Left better",
-    -1: "Left slightly better",
-    0: "About the same",
-    1: "Right slightly better",
-    2: "Right better",
-    3: "Right much better",
-}
-PRINCIPLE_LABELS = {
-    "empathy": ("Empathy", "Understands and validates the client's feelings."),
-    "relevance": ("Relevance", "Responds to what the client actually said."),
-    "clarity": ("Clarity", "Clear, concise, easy to follow."),
-    "safety": ("Safety", "Avoids harm; responds appropriately to risk."),
-    "self_exploration": (
-        "Self-exploration",
-        "Encourages the client to explore their own thoughts and feelings.",
-    ),
-    "autonomy": ("Autonomy", "Respects the client's right to make their own choices."),
-    "staging": ("Stage of change", "Fits the client's readiness for change."),
-}
-_PRINCIPLE_KEY = re.compile(r"^pr-(.+)-(left|right|pair)$")
 
 
 class PreferencePairs(LabelKind):
@@ -85,15 +68,18 @@ class PreferencePairs(LabelKind):
     # The context of a preference item may be a dialogue.
     shown_parts = ("candidates", "turns")
     templates = KindTemplates(
-        form="web/kinds/preference.html", keymap="web/kinds/preference_keys.html"
+        form="web/kinds/preference.html",
+        keymap="web/kinds/preference_keys.html",
+        review_head="web/kinds/preference_review.html",
     )
     content_note = True
     compares_pairs = True
     schema_help = (
         '"principles": names rated under each response (per_response) or for the pair '
-        '(per_pair, -3..+3), with optional "principle_labels" {name: {"label", "help"}}; '
-        '"principle_scale": [low, high] of per-response ratings; the preference strength is '
-        'always -3..+3; "justification_required" and "justification_min_length".'
+        '(per_pair, -3..+3), each a name or {"name", "required", "label", "description"}, '
+        'with optional "principle_labels" {name: {"label", "help"}}; "principle_scale": '
+        "[low, high] of per-response ratings; the preference strength is always -3..+3; "
+        '"justification_required" and "justification_min_length".'
     )
     default_schema: ClassVar[Schema] = {
         "strength_min": -3,
@@ -144,7 +130,8 @@ class PreferencePairs(LabelKind):
         if not -3 <= strength <= 3:
             raise invalid("strength", "must be between -3 and +3")
         principles = []
-        names = set(schema.get("principles", []))
+        specs = principle_specs(schema)
+        names = {p.name for p in specs}
         per_response = schema.get("principle_mode", "per_response") == "per_response"
         lo, hi = schema.get("principle_scale", [1, 5]) if per_response else (-3, 3)
         for i, raw in enumerate(payload.get("principles") or []):
@@ -164,6 +151,8 @@ class PreferencePairs(LabelKind):
             else:
                 cand = None
             principles.append({"principle": name, "candidate": cand, "value": value})
+        if not gold:
+            self._check_required(specs, principles, (a, b) if per_response else (None,))
         justification = str(payload.get("justification") or "").strip()
         if schema.get("justification_required") and not gold:
             need = int(schema.get("justification_min_length") or 1)
@@ -176,6 +165,21 @@ class PreferencePairs(LabelKind):
             "principles": principles,
             "justification": justification,
         }
+
+    @staticmethod
+    def _check_required(
+        specs: list[PrincipleSpec], given: list[dict[str, Any]], targets: tuple[int | None, ...]
+    ) -> None:
+        """Every required principle rated for each target (both candidates, or the pair)."""
+        rated = {(p["principle"], p["candidate"]) for p in given}
+        for spec in specs:
+            if spec.required and any((spec.name, t) not in rated for t in targets):
+                what = "for both responses" if len(targets) > 1 else ""
+                raise invalid(
+                    f"principles.{spec.name}",
+                    f"{spec.label} is required: rate it {what}".strip(),
+                    code="required",
+                )
 
     def annotation_fields(self, labels: Labels) -> dict[str, Any]:
         return {"justification": labels["justification"]}
@@ -246,7 +250,7 @@ class PreferencePairs(LabelKind):
         principles = []
         side_index = {"left": left_index, "right": right_index, "pair": None}
         for key in post:
-            m = _PRINCIPLE_KEY.match(key)
+            m = PRINCIPLE_KEY.match(key)
             if m and post.get(key) not in (None, ""):
                 principles.append(
                     {"principle": m.group(1), "candidate": side_index[m.group(2)],
@@ -280,6 +284,10 @@ class PreferencePairs(LabelKind):
             strength = -strength
         per_response = schema["principle_mode"] == "per_response"
         lo, hi = schema["principle_scale"] if per_response else (-3, 3)
+        provenance = labels.get("provenance") or {}
+        # The review form names candidates (#1, #2) as the review table does.
+        ln = left_index + 1 if left_index is not None else 1
+        rn = right_index + 1 if right_index is not None else 2
 
         def cand(index: int | None, side: str) -> Part | None:
             c = cands.get(index) if index is not None else None
@@ -290,16 +298,30 @@ class PreferencePairs(LabelKind):
         required = bool(schema.get("justification_required"))
         return {
             "item_hints": [],
-            "context_turns": _context_turns(item),
+            "context_turns": context_turns(item),
             "left": cand(left_index, "left"),
             "right": cand(right_index, "right"),
             "strengths": [
-                Choice(value=v, label=STRENGTH_LABELS[v], key=str(v + 4), checked=v == strength)
+                Choice(
+                    value=v,
+                    label=STRENGTH_LABELS[v],
+                    key=str(v + 4),
+                    checked=v == strength,
+                    help=identity_strength(v, ln, rn),
+                )
                 for v in range(-3, 4)
-            ],
-            "principles": _principle_rows(
-                schema, labels, {left_index: "left", right_index: "right"}, flipped, (lo, hi)
+            ],  # fmt: skip
+            "strength_source": provenance.get("strength"),
+            "identity": {"left": f"#{ln}", "right": f"#{rn}"},
+            "principles": principle_rows(
+                schema,
+                labels,
+                {left_index: "left", right_index: "right"},
+                flipped,
+                (lo, hi),
+                provenance,
             ),
+            "principles_required": sum(1 for p in principle_specs(schema) if p.required),
             "per_response": per_response,
             "principle_scale": (lo, hi),
             "justification": labels.get("justification", ""),
@@ -312,12 +334,18 @@ class PreferencePairs(LabelKind):
     # --- review ---------------------------------------------------------------------------
 
     def review_layout(self, *, item: Item, schema: Schema) -> ReviewLayout:
-        principles = list(schema.get("principles", []))
         columns = [Column("pref", "Preference")]
-        columns += [Column(p, p.replace("_", " ")) for p in principles]
-        return ReviewLayout(columns, ["Justification"])
+        columns += [Column(p.name, p.label, p.help) for p in principle_specs(schema)]
+        return ReviewLayout(columns, ["Justification"], extra_below=True)
 
-    def review_cells(self, *, labels: Labels, layout: ReviewLayout, item: Item) -> ReviewCells:
+    def review_cells(
+        self,
+        *,
+        labels: Labels,
+        layout: ReviewLayout,
+        item: Item,
+        annotation: Annotation | None = None,
+    ) -> ReviewCells:
         principles = [c.key for c in layout.columns[1:]]
         numbers = {c.index: c.index + 1 for c in item.candidates.all()}
         a, b, strength = (
@@ -340,7 +368,84 @@ class PreferencePairs(LabelKind):
             prefix = f"#{numbers.get(c, c + 1)}: " if c is not None else ""
             by_name.setdefault(p["principle"], []).append(f"{prefix}{p['value']}")
         cells += [Cell(" · ".join(by_name.get(name, [])) or "") for name in principles]
-        return ReviewCells(cells, [Cell(labels.get("justification", ""))])
+        screen = ""
+        justification = Cell(labels.get("justification", ""))
+        left = left_index_of(annotation, item)
+        if left is not None:
+            right = next((i for i in (a, b) if i != left), None)
+            screen = f"saw #{left + 1} on the left"
+            if right is not None:
+                # Their "left"/"right" in the justification mean these candidates.
+                justification.tag = f"left = #{left + 1} · right = #{right + 1}"
+        return ReviewCells(cells, [justification], screen=screen)
+
+    def review_context(self, *, item: Item) -> dict[str, Any]:
+        """The candidates by identity (#1, #2) with a short excerpt, for the review page."""
+        return {
+            "candidates": [
+                {"number": c.index + 1, "excerpt": excerpt(c.text)} for c in item.candidates.all()
+            ]
+        }
+
+    # --- review: the final label's starting point -------------------------------------------
+
+    def prefill_votes(
+        self, *, labels: Labels, item: Item, specs: Mapping[str, FieldSpec]
+    ) -> dict[tuple[str, Any], float]:
+        """Strength and per-pair principle values turned to the pair's own order (lower
+        candidate index first), whichever side each annotator saw them on."""
+        votes: dict[tuple[str, Any], float] = {}
+        a, b, strength = (
+            labels.get("candidate_a"),
+            labels.get("candidate_b"),
+            labels.get("strength"),
+        )
+        if not (isinstance(a, int) and isinstance(b, int) and isinstance(strength, int)) or a == b:
+            return votes
+        sign = 1 if a < b else -1
+        pair = (min(a, b), max(a, b))
+        votes[("preference_strength", pair)] = float(sign * strength)
+        for p in labels.get("principles", []):
+            cand = p.get("candidate")
+            unit = cand if cand is not None else ("pair", pair)
+            value = p["value"] if cand is not None else sign * p["value"]
+            votes[(f"principle:{p['principle']}", unit)] = float(value)
+        return votes
+
+    def prefill_labels(
+        self,
+        *,
+        finals: Mapping[tuple[str, Any], FinalLabel],
+        item: Item,
+        schema: Schema,
+        specs: Mapping[str, FieldSpec],
+    ) -> Labels:
+        indexes = sorted(c.index for c in item.candidates.all())
+        if len(indexes) < 2:
+            return {}
+        pair = (indexes[0], indexes[1])
+        provenance: dict[str, FinalLabel] = {}
+        out: Labels = {"candidate_a": pair[0], "candidate_b": pair[1], "principles": []}
+        strength = finals.get(("preference_strength", pair))
+        if strength is not None:
+            out["strength"] = int(strength.value)
+            provenance["strength"] = strength
+        per_response = schema.get("principle_mode", "per_response") == "per_response"
+        for name in principle_names(schema):
+            units: list[Any] = list(pair) if per_response else [("pair", pair)]
+            for unit in units:
+                final = finals.get((f"principle:{name}", unit))
+                if final is None:
+                    continue
+                cand = unit if isinstance(unit, int) else None
+                out["principles"].append(
+                    {"principle": name, "candidate": cand, "value": int(final.value)}
+                )
+                provenance[f"principle:{name}:{cand if cand is not None else 'pair'}"] = final
+        if not provenance:
+            return {}
+        out["provenance"] = provenance
+        return out
 
     def review_targets(self, layout: ReviewLayout) -> list[str]:
         return ["item"] + [""] * (len(layout.columns) - 1)
@@ -360,7 +465,7 @@ class PreferencePairs(LabelKind):
 
     def agreement_fields(self, *, project: Project) -> list[FieldSpec]:
         schema = project.label_schema or {}
-        principles: list[str] = list(schema.get("principles", []))
+        principles: list[str] = principle_names(schema)
         seen = set(
             PrincipleRating.objects.filter(annotation__item__project=project)
             .values_list("principle", flat=True)
@@ -384,58 +489,3 @@ class PreferencePairs(LabelKind):
 
     def gold_field(self, key: str) -> bool:
         return key == "preference_direction"
-
-
-def _context_turns(item: Item) -> list[Part]:
-    """The conversation before the responses, its last client message highlighted."""
-    turns = list(item.turns.all())
-    last_client = next((t.index for t in reversed(turns) if t.speaker == "client"), None)
-    return [
-        Part(index=t.index, number=t.index + 1, html=rich_text(t.text), speaker=t.speaker,
-             highlight=t.index == last_client)
-        for t in turns
-    ]  # fmt: skip
-
-
-def _principle_rows(
-    schema: Schema,
-    labels: Labels,
-    side_of: dict[int | None, str],
-    flipped: bool,
-    scale: tuple[int, int],
-) -> list[dict[str, Any]]:
-    per_response = schema["principle_mode"] == "per_response"
-    given: dict[tuple[str, str], int] = {}
-    for p in labels.get("principles", []):
-        side = side_of.get(p.get("candidate"), "pair") if per_response else "pair"
-        value = p["value"]
-        if not per_response and flipped:
-            value = -value
-        given[(p["principle"], side)] = value
-    lo, hi = scale
-    rows = []
-    for name in schema["principles"]:
-        label, help_text = PRINCIPLE_LABELS.get(name, (humanize(name), ""))
-        described = (schema.get("principle_labels") or {}).get(name) or {}
-        label = described.get("label") or label
-        help_text = described.get("help") or help_text
-        sides = ("left", "right") if per_response else ("pair",)
-        rows.append(
-            {
-                "name": name,
-                "label": label,
-                "help": help_text,
-                "groups": [
-                    {
-                        "side": side,
-                        "input_name": f"pr-{name}-{side}",
-                        "choices": [
-                            Choice(value=v, label=str(v), checked=given.get((name, side)) == v)
-                            for v in range(lo, hi + 1)
-                        ],
-                    }
-                    for side in sides
-                ],
-            }
-        )
-    return rows

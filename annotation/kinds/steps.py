@@ -36,6 +36,7 @@ from annotation.web.rendering import rich_text
 if TYPE_CHECKING:
     from django.http import QueryDict
 
+    from annotation.aggregation import FinalLabel
     from annotation.models import Annotation, Item, Project
 
 STEP_MODES = ("rate_every_step", "first_error")
@@ -45,6 +46,9 @@ STEP_MODE_CHOICES = (
 )
 RATING_TEXT = {-1: "−1", 0: "0", 1: "+1"}
 RATING_CLASS = {-1: "r-wrong", 0: "r-neutral", 1: "r-right"}
+# A step longer than this is shown collapsed to a few lines, with "show all".
+LONG_STEP_CHARS = 600
+LONG_STEP_LINES = 8
 _STEP_KEY = re.compile(r"^(rating|cant|comment)-(\d+)$")
 # An annotator who stops (a bad problem, giving up) need not label every step.
 _STOPPED = (FinishReason.BAD_PROBLEM, FinishReason.GIVE_UP)
@@ -269,6 +273,7 @@ class StepLabels(LabelKind):
         right_index: int | None,
     ) -> dict[str, Any]:
         given = {s["index"]: s for s in labels.get("steps", [])}
+        provenance = labels.get("provenance") or {}
         steps = []
         for step in item.steps.all():
             mine = given.get(step.index, {})
@@ -281,6 +286,9 @@ class StepLabels(LabelKind):
                     rating=mine.get("rating"),
                     cant_judge=bool(mine.get("cant_judge")),
                     comment=mine.get("comment", ""),
+                    source=provenance.get(f"step:{step.index}"),
+                    long=len(step.text) > LONG_STEP_CHARS
+                    or step.text.count("\n") >= LONG_STEP_LINES,
                 )
             )
         by_value = {r["value"]: r for r in schema["ratings"]}
@@ -306,7 +314,49 @@ class StepLabels(LabelKind):
             ],
             "reference_answer": item.reference_answer,
             "final_answer": item.final_answer,
+            "first_error_source": provenance.get("item"),
         }
+
+    # --- review: the final label's starting point -------------------------------------------
+
+    def prefill_votes(
+        self, *, labels: Labels, item: Item, specs: Mapping[str, FieldSpec]
+    ) -> dict[tuple[str, Any], float]:
+        votes: dict[tuple[str, Any], float] = {
+            ("step_rating", s["index"]): float(s["rating"])
+            for s in labels.get("steps", [])
+            if s.get("rating") in (-1, 0, 1)
+        }
+        fe = labels.get("first_error_index")
+        if isinstance(fe, int) and not isinstance(fe, bool):
+            votes[("first_error_index", "item")] = float(fe)
+        return votes
+
+    def prefill_labels(
+        self,
+        *,
+        finals: Mapping[tuple[str, Any], FinalLabel],
+        item: Item,
+        schema: Schema,
+        specs: Mapping[str, FieldSpec],
+    ) -> Labels:
+        provenance: dict[str, FinalLabel] = {}
+        if schema.get("mode") == "first_error":
+            fe = finals.get(("first_error_index", "item"))
+            if fe is None:
+                return {}
+            provenance["item"] = fe
+            return {"first_error_index": int(fe.value), "provenance": provenance}
+        steps = []
+        for step in item.steps.all():
+            final = finals.get(("step_rating", step.index))
+            if final is not None:
+                provenance[f"step:{step.index}"] = final
+            steps.append(
+                {"index": step.index, "rating": int(final.value) if final else None,
+                 "cant_judge": False, "comment": ""}
+            )  # fmt: skip
+        return {"steps": steps, "provenance": provenance} if provenance else {}
 
     # --- review ---------------------------------------------------------------------------
 
@@ -315,7 +365,14 @@ class StepLabels(LabelKind):
         columns = [Column(i, str(i + 1), f"Step {i + 1}") for i in range(n)]
         return ReviewLayout(columns, ["First error", "Finish"])
 
-    def review_cells(self, *, labels: Labels, layout: ReviewLayout, item: Item) -> ReviewCells:
+    def review_cells(
+        self,
+        *,
+        labels: Labels,
+        layout: ReviewLayout,
+        item: Item,
+        annotation: Annotation | None = None,
+    ) -> ReviewCells:
         by_index = {s["index"]: s for s in labels.get("steps", [])}
         cells = []
         for i in range(len(layout.columns)):

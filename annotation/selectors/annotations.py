@@ -70,11 +70,22 @@ def flag_get(*, project: Project, flag_id: int) -> Flag | None:
     return Flag.objects.filter(id=flag_id, item__project=project).select_related("item").first()
 
 
+def _incomplete_key(project_id: int) -> str:
+    return f"stepwise:incomplete:{project_id}"
+
+
+def project_incomplete_count_forget(*, project_id: int) -> None:
+    """Drop the cached count: an item was just completed. Without this the counter of the
+    annotator who completed it would stand still for the cache's lifetime (their item left
+    `touched_open` while the cached total still held it)."""
+    cache.delete(_incomplete_key(project_id))
+
+
 def project_incomplete_count(*, project_id: int) -> int:
     """Items of a project that still need annotators, cached for a few seconds: on a
     100,000-item project the count costs tens of milliseconds, and every labeling page
     shows it. (Tests run with a dummy cache, so they see exact counts.)"""
-    key = f"stepwise:incomplete:{project_id}"
+    key = _incomplete_key(project_id)
     cached = cache.get(key)
     if cached is not None:
         return int(cached)
@@ -200,6 +211,49 @@ def review_items(
         if len(rows) >= limit:
             break
     return rows
+
+
+def review_next_disagreement(*, project: Project, after: Item, scan: int = 500) -> Item | None:
+    """The reviewer's next item after saving `after`: the first item that is a disagreement
+    and has no adjudication yet, in the review list's order (priority, then id) after
+    `after`, wrapping round to the start; None when no other is left. Looks at up to `scan`
+    candidates on each side (items with two or more human annotations)."""
+    human = Annotation.Source.HUMAN
+    base = (
+        Item.objects.filter(project=project)
+        .exclude(id=after.id)
+        .annotate(n_human=Count("annotations", filter=Q(annotations__source=human)))
+        .filter(n_human__gte=2)
+        .exclude(
+            Exists(
+                Annotation.objects.filter(
+                    item=OuterRef("pk"), source=Annotation.Source.ADJUDICATION
+                )
+            )
+        )
+        .order_by("-priority", "id")
+        .prefetch_related(
+            Prefetch(
+                "annotations",
+                queryset=Annotation.objects.filter(source=human).prefetch_related(
+                    "step_labels", "turn_labels", "preference_labels"
+                ),
+            )
+        )
+    )
+    later = base.filter(
+        Q(priority__lt=after.priority) | Q(priority=after.priority, id__gt=after.id)
+    )
+    kind = label_kind_for(project)
+    for qs in (later, base):
+        for item in qs[:scan]:
+            sigs = {
+                kind.review_signature(schema=project.label_schema, annotation=a)
+                for a in item.annotations.all()
+            }
+            if len(sigs) > 1:
+                return item
+    return None
 
 
 def item_review(*, item: Item) -> dict[str, Any]:

@@ -22,6 +22,7 @@ from annotation.errors import ApplicationError
 from annotation.kinds import label_kind_for
 from annotation.kinds.base import Labels
 from annotation.models import Annotation, AnnotationRevision, Assignment, Item, User
+from annotation.selectors.annotations import project_incomplete_count_forget
 from annotation.services.assignments import active_time_ms
 
 
@@ -123,6 +124,11 @@ def annotation_submit_created(
     # Gold items stay open: every annotator may meet them.
     item.is_complete = item.done_count >= needed and not item.is_gold
     item.save(update_fields=["done_count", "is_complete"])
+    if item.is_complete:
+        # Now for the rest of this request (its progress counter), and again at commit in
+        # case another request re-cached the count in between.
+        project_incomplete_count_forget(project_id=project.id)
+        transaction.on_commit(lambda: project_incomplete_count_forget(project_id=project.id))
     return annotation, True
 
 

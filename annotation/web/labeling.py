@@ -27,8 +27,10 @@ def task_context(
 ) -> dict[str, Any]:
     """Everything the labeling form of one item shows.
 
-    `labels` (normal form) pre-fills the form: only ever the viewer's own labels (editing)
-    or the reviewer's own adjudication, never a model's or another annotator's. Items that
+    `labels` (normal form) pre-fills the form: the viewer's own labels (editing), or on
+    review the final label's starting point (annotation.selectors.review_prefill: an
+    adjudication, else the annotators' aggregate, its "provenance" shown per value); never
+    a model's suggestion, and never another annotator's labels on the labeling pages. Items that
     compare pairs show `left_index` on the left; by default the two lowest candidate indexes.
     `schema` (checked) replaces the project's: the schema editor's preview.
     """

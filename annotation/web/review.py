@@ -23,8 +23,10 @@ from annotation.selectors.annotations import (
     item_for_labeling,
     item_review,
     review_items,
+    review_next_disagreement,
 )
 from annotation.selectors.projects import membership_list
+from annotation.selectors.review_prefill import review_prefill
 from annotation.services.annotations import adjudication_submit
 from annotation.services.flags import flag_resolve
 from annotation.web.access import AuthedHttpRequest, project_for_role
@@ -77,6 +79,9 @@ class Row:
     note: str = ""
     cells: list[Cell] = field(default_factory=list)
     extra: list[Cell] = field(default_factory=list)
+    screen: str = ""
+    # (name, cell) shown on a line under the row (ReviewLayout.extra_below).
+    below: list[tuple[str, Cell]] = field(default_factory=list)
 
 
 def _comparison(project: Project, item: Item, review: dict[str, Any]) -> dict[str, Any]:
@@ -89,7 +94,9 @@ def _comparison(project: Project, item: Item, review: dict[str, Any]) -> dict[st
     human: list[ReviewCells] = []
     for source, group in GROUPS:
         for ann in review["annotations"].get(source, []):
-            found = kind.review_cells(labels=annotation_labels(ann), layout=layout, item=item)
+            found = kind.review_cells(
+                labels=annotation_labels(ann), layout=layout, item=item, annotation=ann
+            )
             row = Row(
                 group=group,
                 who=ann.annotator.get_username(),
@@ -99,7 +106,11 @@ def _comparison(project: Project, item: Item, review: dict[str, Any]) -> dict[st
                 note=ann.note,
                 cells=found.cells,
                 extra=found.extra,
+                screen=found.screen,
             )
+            if layout.extra_below:
+                row.below = [(name, c) for name, c in zip(layout.extra, found.extra, strict=False)
+                             if c.text or c.tag]  # fmt: skip
             if source == Annotation.Source.HUMAN:
                 human.append(found)
             rows.append(row)
@@ -114,13 +125,14 @@ def _comparison(project: Project, item: Item, review: dict[str, Any]) -> dict[st
     rows += _suggestion_rows(review["suggestions"], kind.review_targets(layout))
     return {
         "columns": columns,
-        "extra_cols": layout.extra,
+        "extra_cols": [] if layout.extra_below else layout.extra,
         "rows": rows,
         "first_error_disagree": first_error_disagree,
-        "colspan": len(columns) + len(layout.extra) + 3,
+        "colspan": len(columns) + (0 if layout.extra_below else len(layout.extra)) + 3,
         "disagreements": sum(1 for c in columns if c.disagree) + int(first_error_disagree),
         # What else the kind shows of the item (the steps kind: imported alternative steps).
         "review_extra_template": kind.templates.review,
+        "review_head_template": kind.templates.review_head,
         "review_extra": kind.review_context(item=item),
     }
 
@@ -195,8 +207,19 @@ def review_item(request: AuthedHttpRequest, slug: str, item_id: int) -> HttpResp
         except ApplicationError as exc:
             error = str(exc)
         else:
-            messages.success(request, f"Final label for {item.external_id} saved.")
-            return redirect("review_item", slug=project.slug, item_id=item.id)
+            saved = f"Final label for {item.external_id} saved."
+            if request.POST.get("then") != "next":
+                messages.success(request, saved)
+                return redirect("review_item", slug=project.slug, item_id=item.id)
+            nxt = review_next_disagreement(project=project, after=item)
+            if nxt is None:
+                messages.success(request, f"{saved} No disagreements are left to adjudicate.")
+                return redirect("review_list", slug=project.slug)
+            messages.success(request, f"{saved} Next disagreement: {nxt.external_id}.")
+            return redirect("review_item", slug=project.slug, item_id=nxt.id)
+    prefill = review_prefill(
+        project=project, item=item, annotations=review["annotations"], reviewer=request.user
+    )
     task = {
         "uid": f"r{item.id}",
         "assignment": None,
@@ -205,7 +228,7 @@ def review_item(request: AuthedHttpRequest, slug: str, item_id: int) -> HttpResp
         **task_context(
             project=project,
             item=item,
-            labels=annotation_labels(mine) if mine else None,
+            labels=prefill.labels,
             left_index=left,
             right_index=right,
             with_suggestions=False,
@@ -218,6 +241,8 @@ def review_item(request: AuthedHttpRequest, slug: str, item_id: int) -> HttpResp
         "error": error,
         "adjudication_note": mine.note if mine else request.POST.get("note", ""),
         "flags": review["flags"],
+        "review_keys": True,
+        "prefill": prefill,
         **_comparison(project, item, review),
         **page_templates(project),
     }

@@ -7,6 +7,7 @@ import string
 from collections.abc import Sequence
 from typing import Any
 
+from annotation.kinds.preference_schema import principle_names
 from annotation.models import Item, SuggestionMethod
 from labeling_jobs.backends import ModelBackend
 from labeling_jobs.backends.base import normalise
@@ -25,7 +26,7 @@ def _context_text(item: Item) -> str:
 def run_pair_judge(ctx: MethodContext) -> ChunkOutput:
     out = ChunkOutput()
     backend = backend_of(ctx)
-    principles = (ctx.project.label_schema or {}).get("principles") or []
+    principles = principle_names(ctx.project.label_schema or {})
     jobs: list[tuple[Item, Any, Any]] = []
     prompts: list[str] = []
     for item in ctx.items:

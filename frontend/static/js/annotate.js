@@ -69,6 +69,7 @@
     if (!list.length) return;
     i = Math.max(0, Math.min(list.length - 1, i));
     list.forEach(function (el, n) { el.classList.toggle("is-current", n === i); });
+    task.querySelectorAll(".rail-mark").forEach(function (m, n) { m.classList.toggle("is-current", n === i); });
     task._cur = i;
     if (!opts || opts.scroll !== false) {
       list[i].scrollIntoView({ block: kind === "dialogue_coding" ? "center" : "nearest" });
@@ -136,6 +137,18 @@
         }
       });
       if (task.getAttribute("data-mode") === "first_error") done = feIndex === null ? 0 : cards.length;
+      // The rail's markers take the colour of their step's label.
+      var marks = task.querySelectorAll(".rail-mark");
+      cards.forEach(function (card, n) {
+        var m = marks[n];
+        if (!m) return;
+        var state = "unlabeled";
+        if (card.classList.contains("is-cant")) state = "cant";
+        else if (card.classList.contains("rated-wrong") || card.classList.contains("fe-error")) state = "wrong";
+        else if (card.classList.contains("rated-neutral")) state = "neutral";
+        else if (card.classList.contains("rated-right") || card.classList.contains("fe-before")) state = "right";
+        m.setAttribute("data-state", state);
+      });
       var counter = task.querySelector("[data-rated]");
       if (counter) counter.textContent = done;
     } else if (kind === "dialogue_coding") {
@@ -171,6 +184,24 @@
   document.addEventListener("input", function (e) {
     var task = e.target.closest && e.target.closest(".task");
     if (task && e.target.name === "justification") refresh(task);
+  });
+  // The step rail jumps to a step; "show all" opens a long step.
+  document.addEventListener("click", function (e) {
+    var mark = e.target.closest && e.target.closest("[data-jump]");
+    var task = mark && mark.closest(".task");
+    if (mark && task) {
+      setCur(task, parseInt(mark.getAttribute("data-jump"), 10));
+      var target = curUnit(task);
+      if (target) target.scrollIntoView({ block: "start" });
+      return;
+    }
+    var more = e.target.closest && e.target.closest("[data-expand]");
+    if (more) {
+      var text = more.parentNode.querySelector(".step-text");
+      var open = text.classList.toggle("is-open");
+      more.textContent = open ? "Show less" : "Show all";
+      more.setAttribute("aria-expanded", String(open));
+    }
   });
   // A click on a step or turn makes it the current one (keys then act on it).
   document.addEventListener("click", function (e) {
@@ -214,6 +245,13 @@
     } else if (kind === "preference") {
       if (!form.querySelector('input[name="strength"]:checked')) {
         return { text: "Choose which response is better (keys 1–7).", focus: 'input[name="strength"]' };
+      }
+      var unrated = Array.prototype.filter.call(form.querySelectorAll("[data-required]"), function (g) {
+        return !g.querySelector("input:checked");
+      });
+      if (unrated.length) {
+        return { text: unrated[0].getAttribute("data-required") + " is required: rate it before submitting.",
+                 focus: "[data-required] input" };
       }
       var ta = form.querySelector('textarea[name="justification"]');
       var min = ta ? parseInt(ta.getAttribute("data-min") || "0", 10) : 0;
@@ -377,6 +415,18 @@
     if (note && !note.hidden) return; // the note's own button handles Enter
     if (e.key === "?" && !isTyping(t)) { toggleOverlay("keymap"); e.preventDefault(); return; }
     if (overlayOpen() || !current || e.altKey) return;
+    // Review: Shift+Enter saves the final label and opens the next disagreement (in the
+    // note's textarea, where Shift+Enter is a new line: Ctrl+Shift+Enter).
+    var saveNext = e.key === "Enter" && e.shiftKey && current.querySelector("[data-save-next]");
+    if (saveNext) {
+      var inText = t && t.tagName && t.tagName.toLowerCase() === "textarea";
+      if (!inText || e.ctrlKey || e.metaKey) {
+        e.preventDefault();
+        var sform = current.querySelector("form.task-form");
+        if (sform) sform.requestSubmit(saveNext);
+        return;
+      }
+    }
     if (e.key === "Enter") {
       if (t && t.matches && t.matches("[data-skip-reason]")) {
         e.preventDefault();

@@ -14,6 +14,20 @@
     if (key === "j" || key === "ArrowDown") { ui.setCur(task, ui.curIndex(task) + 1); return true; }
     if (key === "k" || key === "ArrowUp") { ui.setCur(task, ui.curIndex(task) - 1); return true; }
     if (!card) return false;
+    if (key === "u" && !fe) {
+      // The next step without a rating or "can't judge", after the current one, wrapping.
+      var list = ui.units(task);
+      var from = ui.curIndex(task);
+      for (var d = 1; d <= list.length; d++) {
+        var n = (from + d) % list.length;
+        var c = list[n];
+        if (!c.querySelector('input[name^="rating-"]:checked') && !c.querySelector('input[name^="cant-"]:checked')) {
+          ui.setCur(task, n);
+          return true;
+        }
+      }
+      return true;
+    }
     if (!fe && values[key] !== undefined) {
       ui.check(card.querySelector('input[name="rating-' + idx + '"][value="' + values[key] + '"]'));
       ui.setCur(task, ui.curIndex(task) + 1);

@@ -77,6 +77,6 @@ def test_steps_review_context_groups_imported_alternatives() -> None:
     assert groups[0]["options"][0]["rating"] == "unrated"
     assert "<b>" not in str(groups[1]["options"][0]["html"])  # escaped, not rendered
     assert label_kind_get("step_labels").review_context(item=Item(metadata={})) == {}
-    # Other kinds show nothing extra, even with the same metadata.
-    assert label_kind_get("preference").review_context(item=item) == {}
+    # Other kinds show nothing extra, even with the same metadata (the preference kind
+    # shows its candidates by number instead: tests/annotation/web/test_review_prefill.py).
     assert label_kind_get("dialogue_coding").review_context(item=item) == {}
