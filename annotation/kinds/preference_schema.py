@@ -101,8 +101,14 @@ def preference_schema_check(schema: Schema, modes: tuple[str, ...]) -> None:
     for i, raw in enumerate(principles):
         where = f"label_schema.principles[{i}]"
         entry = {"name": raw} if isinstance(raw, str) else raw
-        if not isinstance(entry, dict) or set(entry) - {"name", "required", "label", "description"}:
-            raise invalid(where, 'must be a name or {"name", "required", "label", "description"}')
+        if (
+            not isinstance(entry, dict)
+            or not isinstance(entry.get("name"), str)
+            or set(entry) - {"name", "required", "label", "description"}
+        ):
+            raise invalid(
+                where, 'must be a name or an object {"name", "required", "label", "description"}'
+            )
         name = check_name(entry.get("name"), f"{where}.name")
         if name in seen:
             raise invalid(f"{where}.name", f"duplicate principle {name!r}: each principle once")
