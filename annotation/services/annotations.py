@@ -23,6 +23,7 @@ from annotation.kinds import label_kind_for
 from annotation.kinds.base import Labels
 from annotation.models import Annotation, AnnotationRevision, Assignment, Item, User
 from annotation.services.assignments import active_time_ms
+from annotation.services.stats import project_stats_changed
 
 
 def _revision_add(annotation: Annotation, labels: Labels, client_token: str) -> None:
@@ -122,6 +123,7 @@ def annotation_submit_created(
     # Gold items stay open: every annotator may meet them.
     item.is_complete = item.done_count >= project.overlap and not item.is_gold
     item.save(update_fields=["done_count", "is_complete"])
+    project_stats_changed(project_id=project.id)
     return annotation, True
 
 
@@ -144,6 +146,7 @@ def annotation_edit(
         setattr(annotation, name, value)
     annotation.revision += 1
     annotation.save()
+    project_stats_changed(project_id=project.id)
     try:
         with transaction.atomic():
             _revision_add(annotation, clean, client_token)
@@ -186,4 +189,5 @@ def adjudication_submit(
         setattr(annotation, name, value)
     annotation.save()
     _revision_add(annotation, clean, client_token)
+    project_stats_changed(project_id=project.id)
     return annotation

@@ -47,6 +47,8 @@ def sweep_if_due(*, last: float, now: float) -> float:
                     "sweep: %s: %d failed, %d requeued", label, c["failed"], c["requeued"]
                 )
     return now
+
+
 # Progress bars of model loading/conversion and dataset tokenisation off in the model worker:
 # Celery logs a worker's stderr as WARNING lines.
 MODEL_WORKER_ENV = {
