@@ -72,6 +72,13 @@ PRINCIPLE_LABELS = {
     "autonomy": ("Autonomy", "Respects the client's right to make their own choices."),
     "staging": ("Stage of change", "Fits the client's readiness for change."),
 }
+
+
+def principle_label(name: str) -> str:
+    """The display name of a principle (as the labeling page shows it)."""
+    return PRINCIPLE_LABELS.get(name, (humanize(name), ""))[0]
+
+
 _PRINCIPLE_KEY = re.compile(r"^pr-(.+)-(left|right|pair)$")
 
 
@@ -374,7 +381,7 @@ class PreferencePairs(LabelKind):
                       tuple(float(v) for v in range(-3, 4)), kappa_weights="quadratic"),
         ]  # fmt: skip
         out += [
-            FieldSpec(f"principle:{p}", f"Principle: {p}", "ordinal", scale,
+            FieldSpec(f"principle:{p}", f"Principle: {principle_label(p)}", "ordinal", scale,
                       kappa_weights="quadratic")
             for p in principles
         ]  # fmt: skip
