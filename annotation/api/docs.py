@@ -10,6 +10,7 @@ The machine-readable schema stays at /api/v1/schema/.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -128,13 +129,17 @@ class _Schemas:
         required = set(schema.get("required", []))
         for name, sub in (schema.get("properties") or {}).items():
             resolved = self.resolve(sub)
+            description, choices = _choices_of(
+                sub.get("description", "") or resolved.get("description", ""),
+                [str(c) for c in resolved.get("enum", []) if c not in ("", None)],
+            )
             rows.append(
                 FieldRow(
                     name=prefix + name,
                     type=self.type_of(sub),
                     required=name in required,
-                    description=resolved.get("description", "") or sub.get("description", ""),
-                    choices=[str(c) for c in resolved.get("enum", []) if c not in ("", None)],
+                    description=description,
+                    choices=choices,
                     read_only=bool(resolved.get("readOnly") or sub.get("readOnly")),
                 )
             )
@@ -178,6 +183,31 @@ class _Schemas:
         return _FORMAT_EXAMPLES.get(schema.get("format", ""), "string")
 
 
+# drf-spectacular describes a choice field as Markdown lines "* `value` - Label".
+_CHOICE_LINE = re.compile(r"^\*\s+`([^`]*)`\s+-\s+(.*)$")
+
+
+def _choices_of(description: str, values: list[str]) -> tuple[str, list[str]]:
+    """(the description without drf-spectacular's list of choices, the choices as
+    "value — Label"), so a table cell shows them as one readable line."""
+    labels: dict[str, str] = {}
+    kept = []
+    for line in description.splitlines():
+        m = _CHOICE_LINE.match(line.strip())
+        if m:
+            labels[m.group(1)] = m.group(2).strip()
+        else:
+            kept.append(line)
+    choices = [
+        f"{v} — {labels[v]}" if labels.get(v) and labels[v].lower() != v.lower() else v
+        for v in values
+    ]
+    return "\n".join(kept).strip(), choices
+
+
+_SUCCESS = {"200": "OK", "201": "Created", "202": "Accepted", "204": "No content"}
+
+
 def _body(schemas: _Schemas, content: dict[str, Any] | None, *, write: bool) -> Body | None:
     if not content:
         return None
@@ -209,6 +239,17 @@ def _parameters(schemas: _Schemas, op: dict[str, Any]) -> list[FieldRow]:
     return rows
 
 
+def after_summary(description: str, summary: str) -> str:
+    """The description without its first sentence when that is the summary: the summary is
+    the operation's heading and the text below goes on from there."""
+    paragraphs = description.strip().split("\n\n")
+    first = " ".join(paragraphs[0].split())
+    if not summary or not first.startswith(summary):
+        return description
+    tail = first[len(summary) :].strip()
+    return "\n\n".join(([tail] if tail else []) + paragraphs[1:])
+
+
 def api_reference(schema: dict[str, Any]) -> list[Section]:
     """The schema's operations grouped by their first tag, in path order."""
     schemas = _Schemas(schema.get("components", {}).get("schemas", {}))
@@ -219,6 +260,8 @@ def api_reference(schema: dict[str, Any]) -> list[Section]:
             if not op:
                 continue
             description = op.get("description", "")
+            summary = op.get("summary") or first_sentence(description) or path
+            rest = after_summary(description, summary)
             security = op.get("security") or []
             ops = sections.setdefault((op.get("tags") or ["api"])[0], [])
             ops.append(
@@ -226,8 +269,8 @@ def api_reference(schema: dict[str, Any]) -> list[Section]:
                     method=method.upper(),
                     path=path,
                     anchor=op.get("operationId") or slugify(f"{method} {path}"),
-                    summary=op.get("summary") or first_sentence(description) or path,
-                    description=rich_text(description),
+                    summary=summary.replace("`", ""),
+                    description=rich_text(rest),
                     auth=bool(security) and {} not in security,
                     parameters=_parameters(schemas, op),
                     request=_body(
@@ -236,7 +279,7 @@ def api_reference(schema: dict[str, Any]) -> list[Section]:
                     responses=[
                         Response(
                             code=code,
-                            description=r.get("description", ""),
+                            description=r.get("description") or _SUCCESS.get(code, ""),
                             body=_body(schemas, r.get("content"), write=False)
                             if code.startswith("2")
                             else None,

@@ -127,6 +127,7 @@ def test_docs_page_documents_every_operation_fully(api_client):
     assert "Items per chunk" in html  # a request field's help text
     assert "Example request" in html
     assert "Example response" in html
+    assert "201 response body" in html
     # A view that describes two methods shows each its own part, whole.
     assert "Start an export (a worker writes it; poll the run, then download its files)." in html
     assert method_part("GET: list them. POST: create one.", "post") == "Create one."
