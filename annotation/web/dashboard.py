@@ -160,9 +160,9 @@ def chart_throughput(throughput: dict[str, Any]) -> SafeString:
     # The first date starts at its bar, the last ends at its bar: neither runs off the chart.
     ticks = {0: "start", len(days) // 2: "middle", len(days) - 1: "end"}
     for i, anchor in ticks.items():
-        x = {"start": pad + i * bw, "middle": pad + i * bw + bw / 2, "end": pad + (i + 1) * bw}
+        at = {"start": pad + i * bw, "middle": pad + i * bw + bw / 2, "end": pad + (i + 1) * bw}
         parts.append(
-            f'<text x="{x[anchor]:.1f}" y="{h - 4}" text-anchor="{anchor}" '
+            f'<text x="{at[anchor]:.1f}" y="{h - 4}" text-anchor="{anchor}" '
             f'class="chart-label">{escape(_day(days[i]["day"]))}</text>'
         )
     return _svg(w, h, "".join(parts), "Annotations per day")
