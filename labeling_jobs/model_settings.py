@@ -164,18 +164,26 @@ def model_list(*, project_slug: str | None = None) -> list[ModelSettings]:
     return [demo_settings(), *local]
 
 
+def _is_dir(path: Path) -> bool:
+    """`Path.is_dir` that answers False for a name the OS refuses (too long, bad bytes)."""
+    try:
+        return path.is_dir()
+    except (OSError, ValueError):
+        return False
+
+
 def model_settings_get(name: str) -> ModelSettings:
     """Settings of what a job names: the demo model, a listed local model, or a path (its
     settings file if it has one; a model without one is taken for a chat model)."""
     if name in DEMO_ALIASES or name == settings.STEPWISE_DEMO_MODEL:
         return demo_settings()
     base = models_dir()
-    if name and "/" not in name and (base / name).is_dir():
+    if name and "/" not in name and _is_dir(base / name):
         found = settings_read(base / name, name=name)
         if found is not None:
             return found
     path = Path(name).expanduser()
-    if path.is_dir():
+    if _is_dir(path):
         found = settings_read(path, name=name)
         if found is not None:
             return replace(found, name=name)

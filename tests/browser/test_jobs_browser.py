@@ -5,6 +5,7 @@ answered per item in readable text."""
 from __future__ import annotations
 
 import pytest
+from playwright.sync_api import expect
 
 from annotation.models import Project
 from labeling_jobs.services import labeling_job_create, labeling_job_run_inline
@@ -34,7 +35,7 @@ def test_manager_reads_defaults_estimate_and_answers(
     page.goto(f"{live_server.url}/projects/{project.slug}/jobs/")
     assert "Defaults fit this machine's CPU worker" in page.locator("#job-estimate").inner_text()
     page.select_option("select[name=kind]", "mc_estimate")
-    page.wait_for_function("document.querySelector('input[name=n_rollouts]').value === '4'")
+    expect(page.locator("input[name=n_rollouts]")).to_have_value("4")
     assert page.locator("input[name=limit]").input_value() == "5"
     estimate = page.locator("#job-estimate").inner_text()
     assert "for 5 items" in estimate

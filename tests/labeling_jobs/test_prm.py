@@ -220,3 +220,13 @@ def test_model_list_hides_models_trained_on_other_projects(models_dir, tiny_mode
     names = [m.name for m in model_list(project_slug="alpha")]
     assert names[0] == model_list()[0].name  # the demo model comes first
     assert set(names[1:]) == {"mine", "shared"}
+
+
+def test_a_model_name_the_os_refuses_is_taken_as_a_plain_name(settings, tmp_path) -> None:
+    """Schemathesis found it: a 300-character model name made `Path.is_dir` raise
+    ENAMETOOLONG (a 500 from POST /jobs/); the name is now just not a local directory."""
+    settings.STEPWISE_MODELS_DIR = str(tmp_path)
+    found = model_settings_get("0" * 300)
+    assert found.name == "0" * 300
+    assert found.path == "0" * 300
+    assert not found.is_prm
