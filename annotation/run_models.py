@@ -136,13 +136,16 @@ class ExportRun(BackgroundRun):
 
 class StatsRefresh(BackgroundRun):
     """One recomputation of a project's dashboard figures (the ProjectStat rows). At most one
-    is queued or running per project."""
+    is queued or running per project; a change while one runs sets `rerun_requested`, and the
+    run queues one follow-up when it ends (so at most one runs and one waits)."""
 
     dispatch_name = "annotation.stats_refresh"
 
     project = models.ForeignKey(
         "annotation.Project", on_delete=models.CASCADE, related_name="stats_refreshes"
     )
+    # Set while running when the data changed after the run started reading it.
+    rerun_requested = models.BooleanField(default=False)
 
     class Meta(BackgroundRun.Meta):
         constraints = [

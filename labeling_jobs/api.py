@@ -48,22 +48,42 @@ def _job_or_404(view: Any, pk: int) -> LabelingJob:
 
 
 class LabelingJobListCreateApi(ProjectScopedApi):
+    """GET: the project's labeling jobs, newest first, with status, progress and statistics;
+    managers, reviewers and researchers. POST: a manager starts a job: a model pre-labels the
+    items in `scope` (kind says how: step judge, Monte Carlo rollouts, consensus, ...). The
+    job is split into chunks that workers run on the `gpu` queue; poll the job until it has
+    ended. 400 names the field of an invalid kind, model, scope or parameter."""
+
     roles: ClassVar[dict[str, frozenset[str]]] = {"GET": MANAGE | READ_ITEMS, "POST": MANAGE}
 
     class InputSerializer(serializers.Serializer):
-        kind = serializers.ChoiceField(choices=JobKind.choices)
+        kind = serializers.ChoiceField(choices=JobKind.choices, help_text="What the job does.")
         backend = serializers.ChoiceField(
-            choices=[Backend.TRANSFORMERS, Backend.OPENAI], required=False, allow_null=True
+            choices=[Backend.TRANSFORMERS, Backend.OPENAI], required=False, allow_null=True,
+            help_text="Where the model runs: in the worker (transformers) or behind an "
+            "OpenAI-compatible server; the kind's default when absent.",
+        )  # fmt: skip
+        model = serializers.CharField(
+            required=False, allow_blank=True, max_length=300,
+            help_text="A model name from GET models/ (the demo model when empty).",
+        )  # fmt: skip
+        params = serializers.DictField(
+            required=False,
+            help_text='Parameters of the kind, e.g. {"mode": "verify"} for the step judge.',
         )
-        model = serializers.CharField(required=False, allow_blank=True, max_length=300)
-        params = serializers.DictField(required=False)
-        scope = serializers.DictField(required=False)
+        scope = serializers.DictField(
+            required=False,
+            help_text="Which items: dataset_id, item_ids, external_ids, is_complete (all "
+            "optional; the whole project when empty).",
+        )
         limit = serializers.IntegerField(
-            required=False, min_value=1, max_value=2**31 - 1, allow_null=True
-        )
+            required=False, min_value=1, max_value=2**31 - 1, allow_null=True,
+            help_text="At most this many items of the scope.",
+        )  # fmt: skip
         chunk_size = serializers.IntegerField(
-            required=False, min_value=1, max_value=1000, allow_null=True
-        )
+            required=False, min_value=1, max_value=1000, allow_null=True,
+            help_text="Items per chunk (a unit of work a worker claims).",
+        )  # fmt: skip
 
     @extend_schema(
         operation_id="projects_jobs_list", responses=LabelingJobOutputSerializer(many=True)
@@ -87,6 +107,9 @@ class LabelingJobListCreateApi(ProjectScopedApi):
 
 
 class LabelingJobDetailApi(ProjectScopedApi):
+    """One labeling job: status, progress (items done of total), tokens generated, wall
+    time, what was skipped and why, per-kind statistics and the error of a failed job."""
+
     roles: ClassVar[dict[str, frozenset[str]]] = {"GET": MANAGE | READ_ITEMS}
 
     @extend_schema(responses=LabelingJobOutputSerializer)
@@ -95,6 +118,9 @@ class LabelingJobDetailApi(ProjectScopedApi):
 
 
 class LabelingJobCancelApi(ProjectScopedApi):
+    """A manager stops a queued or running job between chunks; a chunk already running
+    finishes and keeps its results. 409 when the job has already ended."""
+
     roles: ClassVar[dict[str, frozenset[str]]] = {"POST": MANAGE}
 
     @extend_schema(request=None, responses={200: LabelingJobOutputSerializer, 409: ERROR})
@@ -107,6 +133,9 @@ class LabelingJobCancelApi(ProjectScopedApi):
 
 
 class LabelingJobRetryApi(ProjectScopedApi):
+    """A manager runs a failed or cancelled job again from where it stopped: chunks not done
+    start over, finished chunks keep their results. 409 for a job in any other state."""
+
     roles: ClassVar[dict[str, frozenset[str]]] = {"POST": MANAGE}
 
     @extend_schema(request=None, responses={200: LabelingJobOutputSerializer, 409: ERROR})

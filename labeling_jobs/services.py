@@ -27,6 +27,7 @@ from annotation.dispatch import enqueue_on_commit
 from annotation.errors import ApplicationError
 from annotation.models import Item, Project, SuggestionMethod, User
 from annotation.services.runs import RunBeat, exception_message
+from annotation.services.stats import project_stats_changed
 from annotation.services.suggestions import (
     consensus_annotation_upsert,
     item_priority_raise,
@@ -350,6 +351,8 @@ def _chunk_record(job: LabelingJob, chunk: JobChunk, out: Any, tokens: int) -> b
     if locked.status in ACTIVE_STATUSES and not open_chunks:
         locked.status, locked.finished_at = JobStatus.SUCCEEDED, timezone.now()
         fields += ["status", "finished_at"]
+        # Its suggestions and consensus labels are in the dashboard's figures.
+        project_stats_changed(project_id=locked.project_id)
     locked.save(update_fields=fields)
     return bool(moved)
 
@@ -389,6 +392,7 @@ def labeling_job_cancel(*, job: LabelingJob) -> bool:
         locked.chunks.filter(status=JobChunk.Status.PENDING).update(
             status=JobChunk.Status.CANCELLED
         )
+        project_stats_changed(project_id=locked.project_id)
     return True
 
 

@@ -20,6 +20,8 @@ urlpatterns = [
     path("api/v1/projects/<slug:slug>/models/", api.ModelListApi.as_view(), name="api-model-list"),
     path(f"{_web}<int:job_id>/", views.job_detail, name="job_detail"),
     path(f"{_web}<int:job_id>/progress/", views.job_progress, name="job_progress"),
+    path(f"{_web}<int:job_id>/row/", views.job_row, name="job_row"),
+    path(f"{_web}<int:job_id>/results/", views.job_results, name="job_results"),
     path(f"{_web}<int:job_id>/cancel/", views.job_cancel, name="job_cancel"),
     path(f"{_web}<int:job_id>/retry/", views.job_retry, name="job_retry"),
 ]

@@ -248,6 +248,26 @@ def job_progress(request: AuthedHttpRequest, slug: str, job_id: int) -> HttpResp
 
 
 @login_required
+@require_GET
+def job_row(request: AuthedHttpRequest, slug: str, job_id: int) -> HttpResponse:
+    """One job as a row of the jobs list; the row polls this while the job is active."""
+    project = _manager_project(request, slug)
+    job = _job_or_404(project, job_id)
+    return render(request, "labeling_jobs/jobs.html#job-row", {"project": project, "job": job})
+
+
+@login_required
+@require_GET
+def job_results(request: AuthedHttpRequest, slug: str, job_id: int) -> HttpResponse:
+    """The job's per-item answers; the section polls this while the job is active, so new
+    answers appear as chunks finish."""
+    project = _manager_project(request, slug)
+    job = _job_or_404(project, job_id)
+    context = {"project": project, "job": job, "results": job_item_results(job=job)}
+    return render(request, "labeling_jobs/job_detail.html#job-results", context)
+
+
+@login_required
 @require_POST
 def job_cancel(request: AuthedHttpRequest, slug: str, job_id: int) -> HttpResponse:
     project = _manager_project(request, slug)

@@ -98,6 +98,9 @@ class ExportRunListCreateApi(ProjectScopedApi, generics.ListAPIView):
 
 
 class ExportRunDetailApi(ProjectScopedApi, generics.RetrieveAPIView):
+    """One export run: status, progress, the counts of a finished run (records per split,
+    rows left out by reason) and links to its files. Poll it until it has ended."""
+
     roles: ClassVar[dict[str, frozenset[str]]] = {"GET": EXPORTERS_ROLES}
     serializer_class = ExportRunOutputSerializer
 

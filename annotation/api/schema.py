@@ -17,7 +17,11 @@ adds them by rule, never overriding a response a view documents itself:
 
 from __future__ import annotations
 
+import inspect
+import re
 from typing import Any
+
+from drf_spectacular.openapi import AutoSchema
 
 ERROR_SCHEMA = {
     "type": "object",
@@ -90,3 +94,53 @@ def add_error_responses(result: dict[str, Any], **kwargs: Any) -> dict[str, Any]
             for code in _codes_for(path, method, operation):
                 responses.setdefault(code, _response(code))
     return result
+
+
+# --- descriptions ----------------------------------------------------------------------------
+
+# "GET: ...", "POST (multipart): ..." at the start of the text or of a sentence.
+_METHOD_PART = re.compile(
+    r"(?:^|(?<=[.;]\s))(GET|POST|PUT|PATCH|DELETE)\b(?:\s*\([^)]{0,40}\))?:\s*"
+)
+
+
+def method_part(text: str, method: str) -> str:
+    """The part of a view's docstring about `method` when the docstring describes several
+    ("GET: list them. POST: create one."): what precedes the first marker, then that
+    method's part. Text without markers comes back whole."""
+    parts = _METHOD_PART.split(text)
+    if len(parts) < 3:
+        return text.strip()
+    head, rest = parts[0].strip(), parts[1:]
+    chosen = [body.strip() for name, body in zip(rest[::2], rest[1::2], strict=True)
+              if name == method.upper()]  # fmt: skip
+    if not chosen:
+        return text.strip()
+    body = " ".join(chosen)
+    body = body[:1].upper() + body[1:]
+    return f"{head}\n\n{body}" if head else body
+
+
+class StepwiseAutoSchema(AutoSchema):
+    """drf-spectacular's AutoSchema, with descriptions from the view's own docstring only
+    (never a base class's, which describes the machinery, not the endpoint), cut to the
+    part about the operation's method, and a summary: the description's first sentence."""
+
+    def get_description(self) -> str:  # type: ignore[override]
+        handler = getattr(
+            self.view, getattr(self.view, "action", None) or self.method.lower(), None
+        )
+        own = inspect.cleandoc(handler.__doc__) if handler is not None and handler.__doc__ else ""
+        view_doc = type(self.view).__dict__.get("__doc__") or ""
+        return method_part(own or inspect.cleandoc(view_doc), self.method)
+
+    def get_summary(self) -> str | None:
+        return first_sentence(self.get_description()) or None
+
+
+def first_sentence(text: str) -> str:
+    """The first sentence of `text` (up to a full stop followed by a space or the end),
+    on one line; the whole first paragraph when it has no full stop."""
+    paragraph = " ".join(text.strip().split("\n\n", 1)[0].split())
+    m = re.search(r"(?<!\be\.g)(?<!\bi\.e)\.(\s|$)", paragraph)
+    return paragraph[: m.start() + 1] if m else paragraph

@@ -3,7 +3,7 @@
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView
 
-from annotation.api import auth_views, backup_views, item_views, settings_views, views
+from annotation.api import auth_views, backup_views, docs, item_views, settings_views, views
 from annotation.api.index import ApiIndexApi
 
 app_name = "api"
@@ -13,7 +13,7 @@ project = "projects/<slug:slug>/"
 urlpatterns = [
     path("", ApiIndexApi.as_view(), name="index"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("docs/", views.ApiDocsView.as_view(), name="docs"),
+    path("docs/", docs.ApiDocsView.as_view(), name="docs"),
     path("schemas/import/", views.ImportSchemaApi.as_view(), name="schema-import"),
     path("auth/token/", auth_views.AuthTokenCreateApi.as_view(), name="auth-token"),
     path("auth/unlock/", auth_views.AuthUnlockApi.as_view(), name="auth-unlock"),

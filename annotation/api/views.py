@@ -11,12 +11,6 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse
-from django.templatetags.static import static
-from django.urls import reverse
-from django.utils.html import format_html, format_html_join
-from django.views import View
-from drf_spectacular.generators import SchemaGenerator
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, serializers, status
@@ -98,49 +92,6 @@ class ImportSchemaApi(APIView):
         return Response(NATIVE_RECORD_SCHEMA)
 
 
-class ApiDocsView(View):
-    """A self-contained HTML index of the API, built from the OpenAPI schema.
-
-    Swagger UI and ReDoc load their assets from a CDN, which deployments of Stepwise often
-    cannot reach; this page needs nothing outside the server.
-    """
-
-    def get(self, request: HttpRequest) -> HttpResponse:
-        schema = SchemaGenerator().get_schema(request=None, public=True)
-        rows = []
-        for path, operations in schema.get("paths", {}).items():
-            for method, op in operations.items():
-                rows.append(
-                    (
-                        method.upper(),
-                        path,
-                        op.get("summary") or op.get("description", "").split("\n", 1)[0],
-                    )
-                )
-        table = format_html_join(
-            "\n", "<tr><td><code>{}</code></td><td><code>{}</code></td><td>{}</td></tr>", rows
-        )
-        html = format_html(
-            "<!doctype html><html lang='en'><head><meta charset='utf-8'><title>{title}</title>"
-            "<link rel='stylesheet' href='{stylesheet}'></head>"
-            "<body><h1>{title} {version}</h1><p>{description}</p>"
-            "<p>Machine-readable: <a href='{schema_url}'>OpenAPI 3 schema</a> · "
-            "<a href='{import_url}'>native import record JSON Schema</a>. Authenticate with "
-            "<code>Authorization: Token &lt;key&gt;</code> (POST <code>{token_url}</code>).</p>"
-            "<table><thead><tr><th>Method</th><th>Path</th><th>What</th></tr></thead>"
-            "<tbody>{table}</tbody></table></body></html>",
-            title=schema["info"]["title"],
-            version=schema["info"]["version"],
-            description=schema["info"].get("description", ""),
-            stylesheet=static("css/api_docs.css"),
-            schema_url=reverse("api:schema"),
-            import_url=reverse("api:schema-import"),
-            token_url=reverse("api:auth-token"),
-            table=table,
-        )
-        return HttpResponse(html)
-
-
 # --- projects --------------------------------------------------------------------------------
 
 
@@ -178,7 +129,8 @@ class ProjectListCreateApi(APIView):
 
 
 class ProjectDetailApi(ProjectScopedApi):
-    """GET: any member. PATCH: managers change name, label schema, overlap, instructions."""
+    """GET: the project (name, kind, label schema, overlap, instructions); any member may
+    read it. PATCH: managers change name, label schema, overlap, instructions."""
 
     roles: ClassVar[dict[str, frozenset[str]]] = {"GET": ALL_ROLES, "PATCH": MANAGE}
 
@@ -243,7 +195,8 @@ class MemberListSetApi(ProjectScopedApi):
 
 
 class DatasetListCreateApi(ProjectScopedApi):
-    """GET: any member. POST: a manager creates an empty dataset (imports also create them)."""
+    """GET: the project's datasets with their item counts; any member may list them. POST: a
+    manager creates an empty dataset (imports also create them)."""
 
     roles: ClassVar[dict[str, frozenset[str]]] = {"GET": ALL_ROLES, "POST": MANAGE}
 
@@ -271,6 +224,9 @@ class DatasetListCreateApi(ProjectScopedApi):
 
 
 class DatasetDetailApi(ProjectScopedApi):
+    """One dataset of the project: name, source format, license, provenance and item count.
+    Any member."""
+
     roles: ClassVar[dict[str, frozenset[str]]] = {"GET": ALL_ROLES}
 
     @extend_schema(responses=DatasetOutputSerializer)

@@ -291,6 +291,12 @@ class Exporter:
     # The reader fills AnnotationData.created_at for per-annotator rows only (it costs a
     # conversion per row); a format that shows it under final labels too says so here.
     annotation_times: ClassVar[bool] = False
+    # The options the web form offers for this format (`annotation.exporters.explain` says
+    # what each means); REST takes every option.
+    web_options: ClassVar[tuple[str, ...]] = (
+        "labels", "sources", "min_confidence", "include_consensus", "test_size", "seed",
+        "dedup", "file_format",
+    )  # fmt: skip
 
     def records(self, ctx: ExportContext, items: list[ItemData]) -> Iterator[Row]:
         raise NotImplementedError

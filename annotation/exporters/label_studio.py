@@ -120,6 +120,8 @@ class LabelStudioExporter(Exporter):
     default_file_format = "json"
     file_formats = ("json", "jsonl")
     annotation_times = True  # each annotation's created_at, whatever the `labels` option
+    # Every annotation goes out as it is: no aggregation, filtering or split.
+    web_options = ("sources", "include_consensus", "file_format")
 
     def __init__(self) -> None:
         self.max_candidates = 2

@@ -164,6 +164,7 @@ class _PairExporter(Exporter):
     aggregate_fields = ("preference_direction",)
     task_categories = ("text-generation", "text-classification")
     tags = ("preference", "dpo", "reward-modeling", "rlhf")
+    web_options = (*Exporter.web_options, "min_agreement", "ties", "pairs")
 
     def row(
         self, ctx: ExportContext, item: ItemData, chosen: int, rejected: int, p: Pair
@@ -281,6 +282,7 @@ class HelpSteer2Exporter(Exporter):
     aggregate_fields = ("preference_direction",)
     task_categories = ("text-classification", "text-generation")
     tags = ("preference", "helpsteer2", "reward-modeling")
+    web_options = (*Exporter.web_options, "min_agreement", "ties")
 
     def records(self, ctx: ExportContext, items: list[ItemData]) -> Iterator[Row]:
         min_conf = ctx.options["min_confidence"]

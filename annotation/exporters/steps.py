@@ -20,6 +20,10 @@ class _StepExporter(Exporter):
     aggregate_fields = ("step_rating", "first_error_index")
     task_categories: ClassVar[tuple[str, ...]] = ("token-classification", "text-classification")
     tags = ("process-supervision", "prm", "step-labels")
+    web_options = (
+        *Exporter.web_options, "min_agreement", "neutral", "truncate_after_first_error",
+        "balance",
+    )  # fmt: skip
 
     def manifest_extra(self, ctx: ExportContext) -> dict[str, Any]:
         neutral = ctx.options["neutral"]
@@ -38,6 +42,7 @@ class _StepExporter(Exporter):
 class TrlStepwiseExporter(_StepExporter):
     name = "trl_stepwise"
     label = "TRL stepwise supervision (PRMTrainer): prompt, completions, labels"
+    web_options = (*_StepExporter.web_options, "mc_values")
 
     def records(self, ctx: ExportContext, items: list[ItemData]) -> Iterator[Row]:
         want_mc = ctx.options["mc_values"]

@@ -346,6 +346,7 @@ class DialogueCoding(LabelKind):
         names += sorted(seen - set(names))
         out = []
         choices = {f["name"]: f.get("choices", []) for f in schema.get("fields", [])}
+        labels = {f["name"]: f.get("label") for f in schema.get("fields", []) if f.get("name")}
         for name in names:
             codes = list(choices.get(name, []))
             extra = (
@@ -358,7 +359,7 @@ class DialogueCoding(LabelKind):
             out.append(
                 FieldSpec(
                     f"turn:{name}",
-                    name.replace("_", " ").capitalize(),
+                    labels.get(name) or humanize(name),
                     "nominal",
                     tuple(float(i) for i in range(len(codes))),
                     codes=tuple(codes),

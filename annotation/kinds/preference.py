@@ -47,6 +47,7 @@ from annotation.kinds.preference_schema import (
     PrincipleSpec,
     preference_schema_check,
     preference_schema_orphans,
+    principle_label,
     principle_names,
     principle_specs,
 )
@@ -472,6 +473,7 @@ class PreferencePairs(LabelKind):
             .distinct()
         )
         principles += sorted(seen - set(principles))
+        label_of = {spec.name: spec.label for spec in principle_specs(schema)}
         lo, hi = (schema.get("principle_scale") or [1, 5])[:2]
         per_pair = schema.get("principle_mode") == "per_pair"
         scale = tuple(float(v) for v in (range(-3, 4) if per_pair else range(int(lo), int(hi) + 1)))
@@ -481,7 +483,8 @@ class PreferencePairs(LabelKind):
                       tuple(float(v) for v in range(-3, 4)), kappa_weights="quadratic"),
         ]  # fmt: skip
         out += [
-            FieldSpec(f"principle:{p}", f"Principle: {p}", "ordinal", scale,
+            FieldSpec(f"principle:{p}", f"Principle: {label_of.get(p) or principle_label(p)}",
+                      "ordinal", scale,
                       kappa_weights="quadratic")
             for p in principles
         ]  # fmt: skip

@@ -45,6 +45,14 @@ PRINCIPLE_LABELS = {
     "autonomy": ("Autonomy", "Respects the client's right to make their own choices."),
     "staging": ("Stage of change", "Fits the client's readiness for change."),
 }
+
+
+def principle_label(name: str) -> str:
+    """The display name of a principle the schema does not describe (as the labeling page
+    shows it)."""
+    return PRINCIPLE_LABELS.get(name, (humanize(name), ""))[0]
+
+
 PRINCIPLE_KEY = re.compile(r"^pr-(.+)-(left|right|pair)$")
 
 

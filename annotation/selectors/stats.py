@@ -3,7 +3,7 @@ stores them as ProjectStat rows) and the stored figures and refresh state the pa
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -254,6 +254,15 @@ def project_stats_get(*, project: Project) -> dict[str, Any]:
         out[stat.key] = stat.value
         out.setdefault("_computed_at", {})[stat.key] = stat.computed_at
     return out
+
+
+def stats_computed_at(*, project: Project) -> datetime | None:
+    """When the project's figures were last computed (None: never)."""
+    return (
+        ProjectStat.objects.filter(project=project, key="agreement")
+        .values_list("computed_at", flat=True)
+        .first()
+    )
 
 
 def stats_refresh_latest(*, project: Project) -> StatsRefresh | None:

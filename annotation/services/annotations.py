@@ -24,6 +24,7 @@ from annotation.kinds.base import Labels
 from annotation.models import Annotation, AnnotationRevision, Assignment, Item, User
 from annotation.selectors.annotations import project_incomplete_count_forget
 from annotation.services.assignments import active_time_ms
+from annotation.services.stats import project_stats_changed
 
 
 def _revision_add(annotation: Annotation, labels: Labels, client_token: str) -> None:
@@ -129,6 +130,7 @@ def annotation_submit_created(
         # case another request re-cached the count in between.
         project_incomplete_count_forget(project_id=project.id)
         transaction.on_commit(lambda: project_incomplete_count_forget(project_id=project.id))
+    project_stats_changed(project_id=project.id)
     return annotation, True
 
 
@@ -151,6 +153,7 @@ def annotation_edit(
         setattr(annotation, name, value)
     annotation.revision += 1
     annotation.save()
+    project_stats_changed(project_id=project.id)
     try:
         with transaction.atomic():
             _revision_add(annotation, clean, client_token)
@@ -193,4 +196,5 @@ def adjudication_submit(
         setattr(annotation, name, value)
     annotation.save()
     _revision_add(annotation, clean, client_token)
+    project_stats_changed(project_id=project.id)
     return annotation

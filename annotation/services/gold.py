@@ -18,6 +18,7 @@ from annotation.errors import ApplicationError
 from annotation.kinds import label_kind_for
 from annotation.models import Annotation, Item, Project, User
 from annotation.selectors.annotations import annotation_labels
+from annotation.services.stats import project_stats_changed
 
 
 @transaction.atomic
@@ -61,3 +62,4 @@ def _gold_count_refresh(project_id: int) -> None:
     Project.objects.filter(id=project_id).update(
         gold_count=Item.objects.filter(project_id=project_id, is_gold=True).count()
     )
+    project_stats_changed(project_id=project_id)

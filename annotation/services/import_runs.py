@@ -29,6 +29,7 @@ from annotation.services.runs import (
     run_finish,
     run_retry,
 )
+from annotation.services.stats import project_stats_changed
 from annotation.services.uploads import import_upload_check, import_upload_discard_if_done
 
 
@@ -118,6 +119,8 @@ def _import_run_work(run: ImportRun, beat: RunBeat) -> None:
         _import_run_record(run=run, result=result)
     run.refresh_from_db(fields=["status", "file"])
     import_upload_discard_if_done(run=run)
+    if run.status == ImportRun.Status.SUCCEEDED:
+        project_stats_changed(project_id=run.project_id)
 
 
 def _import_run_record(*, run: ImportRun, result: ImportResult) -> None:

@@ -16,13 +16,19 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.utils.html import escape, format_html
 from django.utils.safestring import SafeString, mark_safe
 from django.views.decorators.http import require_GET, require_POST
 
-from annotation.models import Project
+from annotation.kinds.base import humanize
+from annotation.models import Flag, Project
 from annotation.selectors.projects import MANAGE, READ_ITEMS
-from annotation.selectors.stats import project_stats_get, stats_refresh_latest
+from annotation.selectors.stats import (
+    project_stats_get,
+    stats_computed_at,
+    stats_refresh_latest,
+)
 from annotation.services.stats import project_stats_refresh_start
 from annotation.web.access import AuthedHttpRequest, project_for_role
 
@@ -66,6 +72,32 @@ def _num(x: Any, digits: int = 2) -> str:
 
 # --- SVG charts --------------------------------------------------------------------------
 
+# Average advance of an 11 px label in the system sans-serif, for sizing label columns.
+CHAR_PX = 6.2
+
+
+def _label_width(labels: list[str], *, lo: int, hi: int) -> int:
+    """A label column wide enough for the longest label, within [lo, hi] pixels."""
+    longest = max((len(x) for x in labels), default=0)
+    return int(min(max(longest * CHAR_PX + 16, lo), hi))
+
+
+def _fit(label: str, width: float) -> str:
+    """The label escaped, shortened with an ellipsis only when it cannot fit in `width`
+    pixels; a shortened label carries the whole text as its tooltip."""
+    room = max(int((width - 12) / CHAR_PX), 4)
+    if len(label) <= room:
+        return escape(label)
+    return f"{escape(label[: room - 1])}…<title>{escape(label)}</title>"
+
+
+def _day(iso_day: str) -> str:
+    """'2026-11-30' as 'Nov 30'."""
+    try:
+        return dt.date.fromisoformat(iso_day).strftime("%b %-d")
+    except ValueError:
+        return iso_day
+
 
 def _svg(width: int, height: int, body: str, label: str) -> SafeString:
     return mark_safe(  # noqa: S308 - every interpolated text below goes through escape()
@@ -82,7 +114,8 @@ def chart_progress(progress: dict[str, Any]) -> SafeString:
     rows = progress.get("datasets", [])
     if not rows:
         return format_html('<p class="muted">{}</p>', "No items yet.")
-    bar_w, left, h = 460, 170, 26
+    bar_w, h = 460, 26
+    left = _label_width([d["dataset"] for d in rows], lo=120, hi=260)
     height = h * len(rows) + 24
     parts = []
     for i, d in enumerate(rows):
@@ -93,7 +126,7 @@ def chart_progress(progress: dict[str, Any]) -> SafeString:
         pct = 100 * d["complete"] / total
         parts.append(
             f'<text x="{left - 8}" y="{y + 14}" text-anchor="end" class="chart-label">'
-            f"{escape(d['dataset'][:24])}</text>"
+            f"{_fit(d['dataset'], left)}</text>"
             f'<rect x="{left}" y="{y}" width="{bar_w}" height="18" rx="3" fill="{MUTED}" opacity=".45"/>'
             f'<rect x="{left}" y="{y}" width="{labelled:.1f}" height="18" rx="3" fill="{ACCENT}" opacity=".35">'
             f"<title>{d['labelled']:,} items with any label</title></rect>"
@@ -122,12 +155,15 @@ def chart_throughput(throughput: dict[str, Any]) -> SafeString:
         x = pad + i * bw
         parts.append(
             f'<rect x="{x + 1:.1f}" y="{h - 18 - bh:.1f}" width="{max(bw - 2, 1):.1f}" '
-            f'height="{bh:.1f}" fill="{ACCENT}"><title>{escape(d["day"])}: {d["n"]:,}</title></rect>'
+            f'height="{bh:.1f}" fill="{ACCENT}"><title>{escape(_day(d["day"]))}: {d["n"]:,}</title></rect>'
         )
-    for i in (0, len(days) // 2, len(days) - 1):
+    # The first date starts at its bar, the last ends at its bar: neither runs off the chart.
+    ticks = {0: "start", len(days) // 2: "middle", len(days) - 1: "end"}
+    for i, anchor in ticks.items():
+        at = {"start": pad + i * bw, "middle": pad + i * bw + bw / 2, "end": pad + (i + 1) * bw}
         parts.append(
-            f'<text x="{pad + i * bw + bw / 2:.1f}" y="{h - 4}" text-anchor="middle" '
-            f'class="chart-label">{escape(days[i]["day"][5:])}</text>'
+            f'<text x="{at[anchor]:.1f}" y="{h - 4}" text-anchor="{anchor}" '
+            f'class="chart-label">{escape(_day(days[i]["day"]))}</text>'
         )
     return _svg(w, h, "".join(parts), "Annotations per day")
 
@@ -136,7 +172,8 @@ def chart_agreement(fields: list[dict[str, Any]]) -> SafeString:
     """Krippendorff's α per field (−0.2..1 axis), with the 0.667 and 0.8 guides."""
     if not fields:
         return format_html('<p class="muted">{}</p>', "No label fields.")
-    left, bar_w, h = 230, 380, 28
+    bar_w, h = 380, 28
+    left = _label_width([f["label"] for f in fields], lo=160, hi=320)
     lo, hi = -0.2, 1.0
 
     def x(v: float) -> float:
@@ -155,7 +192,7 @@ def chart_agreement(fields: list[dict[str, Any]]) -> SafeString:
         a = f.get("alpha")
         parts.append(
             f'<text x="{left - 8}" y="{y + 14}" text-anchor="end" class="chart-label">'
-            f"{escape(f['label'][:34])}</text>"
+            f"{_fit(f['label'], left)}</text>"
         )
         if a is not None:
             x0, x1 = x(0.0), x(a)
@@ -205,12 +242,12 @@ def chart_confusion(field: dict[str, Any]) -> SafeString:
         parts.append(
             f'<text x="{left + j * cell + cell / 2}" y="{top - 8}" text-anchor="end" '
             f'transform="rotate(-40 {left + j * cell + cell / 2} {top - 8})" class="chart-label">'
-            f"{escape(str(v)[:14])}</text>"
+            f"{_fit(humanize(str(v)), 110)}</text>"
         )
     for i, row in enumerate(matrix):
         parts.append(
             f'<text x="{left - 6}" y="{top + i * cell + cell / 2 + 4}" text-anchor="end" '
-            f'class="chart-label">{escape(str(values[i])[:14])}</text>'
+            f'class="chart-label">{_fit(humanize(str(values[i])), left)}</text>'
         )
         for j, c in enumerate(row):
             shade = c / peak
@@ -218,7 +255,8 @@ def chart_confusion(field: dict[str, Any]) -> SafeString:
             parts.append(
                 f'<rect x="{left + j * cell}" y="{top + i * cell}" width="{cell - 2}" height="{cell - 2}" '
                 f'rx="3" fill="{colour}" fill-opacity="{0.08 + 0.85 * shade:.2f}">'
-                f"<title>{escape(str(values[i]))} × {escape(str(values[j]))}: {c:g}</title></rect>"
+                f"<title>{escape(humanize(str(values[i])))} × "
+                f"{escape(humanize(str(values[j])))}: {c:g}</title></rect>"
             )
             if c:
                 parts.append(
@@ -232,18 +270,53 @@ def chart_confusion(field: dict[str, Any]) -> SafeString:
 # --- pages -------------------------------------------------------------------------------
 
 
+def _when(value: str | None) -> dt.datetime | None:
+    """A stored ISO time as a datetime (the template formats it); None when absent."""
+    try:
+        return dt.datetime.fromisoformat(value) if value else None
+    except ValueError:
+        return None
+
+
+def ago(seconds: float) -> str:
+    """'just now', '12 seconds ago', '3 minutes ago', '2 hours ago', '4 days ago'."""
+    s = max(int(seconds), 0)
+    if s < 5:
+        return "just now"
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60), ("second", 1)):
+        if s >= size:
+            n = s // size
+            return f"{n} {unit}{'s' if n != 1 else ''} ago"
+    return "just now"
+
+
+def _freshness(project: Project, computed_at: dt.datetime | None) -> dict[str, Any]:
+    """What the status line shows: when the figures were computed and whether a refresh is
+    on its way."""
+    refresh = stats_refresh_latest(project=project)
+    return {
+        "refresh": refresh,
+        "busy": bool(refresh and refresh.is_active),
+        "failed": bool(refresh and refresh.status == refresh.Status.FAILED),
+        "computed_at": computed_at,
+        "computed_ago": ago((timezone.now() - computed_at).total_seconds())
+        if computed_at
+        else None,
+        # The poll sends it back: newer figures than these make the body reload.
+        "since": f"{computed_at.timestamp():.6f}" if computed_at else "0",
+    }
+
+
 def _context(project: Project, role: str) -> dict[str, Any]:
     stats = project_stats_get(project=project)
-    refresh = stats_refresh_latest(project=project)
     ready = "agreement" in stats and "progress" in stats
+    computed_at = stats.get("_computed_at", {}).get("agreement") if ready else None
     ctx: dict[str, Any] = {
         "project": project,
         "role": role,
         "can_manage": role in MANAGE,
-        "refresh": refresh,
-        "busy": bool(refresh and refresh.is_active),
         "ready": ready,
-        "failed": bool(refresh and refresh.status == refresh.Status.FAILED),
+        **_freshness(project, computed_at),
     }
     if not ready:
         return ctx
@@ -256,9 +329,15 @@ def _context(project: Project, role: str) -> dict[str, Any]:
         f["alpha_tone"] = _alpha_tone(f.get("alpha"))
     models = [{**m, "field_label": f["label"]} for f in fields for m in f.get("models", [])]
     annotators = stats.get("annotators", {}).get("rows", [])
+    flags = stats.get("flags", {"open": 0, "latest": []})
+    reasons = dict(Flag.Reason.choices)
+    flags["latest"] = [
+        {**f, "reason": reasons.get(f["reason"], humanize(f["reason"])),
+         "created_at": _when(f.get("created_at"))}
+        for f in flags.get("latest", [])
+    ]  # fmt: skip
     ctx.update(
         {
-            "computed_at": stats["_computed_at"].get("agreement"),
             "progress": stats["progress"],
             "progress_svg": chart_progress(stats["progress"]),
             "throughput": stats.get("throughput", {}),
@@ -268,7 +347,7 @@ def _context(project: Project, role: str) -> dict[str, Any]:
             "annotators": annotators,
             "flagged_annotators": [a for a in annotators if a.get("flagged")],
             "models": models,
-            "flags": stats.get("flags", {"open": 0, "latest": []}),
+            "flags": flags,
         }
     )
     return ctx
@@ -297,6 +376,27 @@ def dashboard_body(request: AuthedHttpRequest, slug: str) -> HttpResponse:
 
 
 @login_required
+@require_GET
+def dashboard_status(request: AuthedHttpRequest, slug: str) -> HttpResponse:
+    """The status line ("computed 12 seconds ago", "updating…"), polled every few seconds by
+    every viewer. When the stored figures are newer than the page's (`since`), the response
+    triggers `stats-updated`, on which the body reloads itself."""
+    project, role = _project(request, slug)
+    if not request.htmx:
+        return redirect("dashboard", slug=slug)
+    computed_at = stats_computed_at(project=project)
+    ctx = {"project": project, "can_manage": role in MANAGE, **_freshness(project, computed_at)}
+    response = render(request, "web/dashboard.html#dashboard-status", ctx)
+    try:
+        since = float(request.GET.get("since", "0"))
+    except ValueError:
+        since = 0.0
+    if computed_at and computed_at.timestamp() > since + 1e-6:
+        response["HX-Trigger"] = "stats-updated"
+    return response
+
+
+@login_required
 @require_POST
 def dashboard_refresh(request: AuthedHttpRequest, slug: str) -> HttpResponse:
     """Managers queue a recomputation of the figures."""
@@ -305,7 +405,9 @@ def dashboard_refresh(request: AuthedHttpRequest, slug: str) -> HttpResponse:
         raise PermissionDenied("Only managers can refresh the statistics.")
     project_stats_refresh_start(project=project, user=request.user)
     if request.htmx:
-        return render(request, "web/dashboard.html#dashboard-body", _context(project, role))
+        ctx = {"project": project, "can_manage": True,
+               **_freshness(project, stats_computed_at(project=project))}  # fmt: skip
+        return render(request, "web/dashboard.html#dashboard-status", ctx)
     return redirect("dashboard", slug=slug)
 
 

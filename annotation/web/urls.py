@@ -75,7 +75,11 @@ urlpatterns = [
     path(
         "projects/<slug:slug>/imports/<int:run_id>/retry/", views.import_retry, name="import_retry"
     ),
+    path("projects/<slug:slug>/exports/", exports.exports_page, name="exports_page"),
     path("projects/<slug:slug>/exports/<int:run_id>/row/", exports.export_row, name="export_row"),
+    path(
+        "projects/<slug:slug>/exports/<int:run_id>/card/", exports.export_card, name="export_card"
+    ),
     path(
         "projects/<slug:slug>/exports/<int:run_id>/retry/",
         exports.export_retry,

@@ -159,7 +159,7 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "annotation.api.schema.StepwiseAutoSchema",
     # JSON with a NUL character or nested too deeply is a 400, not a database error.
     "DEFAULT_PARSER_CLASSES": [
         "annotation.api.parsers.JSONParser",

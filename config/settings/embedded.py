@@ -42,7 +42,9 @@ _broker_dir = VAR_DIR / "broker"
 # A host in the URL: kombu warns "No hostname was supplied" on every start without one.
 _broker_default = "filesystem://localhost/"
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=_broker_default)
-if CELERY_BROKER_URL in ("filesystem://", _broker_default):
+if CELERY_BROKER_URL == "filesystem://":
+    CELERY_BROKER_URL = _broker_default
+if CELERY_BROKER_URL in (_broker_default,):
     for sub in ("in", "processed", "control"):
         (_broker_dir / sub).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {

@@ -17,7 +17,8 @@ DATABASES = {
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["TEST"] = {"NAME": "file:stepwise_test?mode=memory&cache=shared"}
 
-CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="memory://")
+# A host in the URL, or kombu warns "No hostname was supplied" on every connection.
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="memory://localhost/")
 # Model tests compare scores computed two ways; float32 keeps them exactly comparable.
 STEPWISE_CPU_DTYPE = "float32"
 CELERY_TASK_ALWAYS_EAGER = False

@@ -83,3 +83,47 @@ def duration(seconds: float | None) -> str:
 @register.filter
 def percent(value: float | None) -> str:
     return "—" if value is None else f"{100 * float(value):.0f}%"
+
+
+MODE_TEXT = {
+    "verify": "verify mode (the probability that each step is correct)",
+    "critique": "critique mode (the model writes a critique naming the first wrong step)",
+}
+
+
+@register.filter
+def mode_text(mode: str | None) -> str:
+    """A job's `params.mode` in words."""
+    if not mode:
+        return ""
+    return MODE_TEXT.get(str(mode), str(mode).replace("_", " "))
+
+
+@register.filter
+def no_verdict_reason(raw: dict[str, Any] | None) -> str:
+    """Why an item answer has no verdict, from its raw output: critiques cut at the token
+    limit, or ending without a step number in \\boxed{}."""
+    raw = raw or {}
+    outputs = raw.get("outputs") or []
+    if not outputs:
+        return str(raw.get("reason") or "")
+    finish = list(raw.get("finish_reasons") or [])
+    n = len(outputs)
+    cut = sum(1 for f in finish if f == "length")
+    unboxed = n - cut
+    parts = []
+    if cut:
+        who = "it was" if n == 1 else f"{cut} {'was' if cut == 1 else 'were'}"
+        parts.append(
+            f"{who} cut at the token limit before naming a step (raise max_new_tokens, or use "
+            "verify mode)"
+        )
+    if unboxed:
+        who = "it" if n == 1 else str(unboxed)
+        parts.append(
+            f"{who} ended without a step number in \\boxed{{}} (the model did not follow the "
+            "answer format)"
+        )
+    noun = "critique" if n == 1 else f"{n} critiques"
+    lead = f"The {noun} gave no verdict" if n == 1 else f"None of the {noun} gave a verdict"
+    return f"{lead}: " + "; ".join(parts) + "."

@@ -292,3 +292,26 @@ def test_pair_judge_and_turn_coder(preference_project, dialogue_project, tiny_mo
         assert s.raw["field"] == (
             "main_therapist_behaviour" if s.turn.speaker == "therapist" else "client_talk_type"
         )
+
+
+def test_a_finished_or_cancelled_job_requests_a_dashboard_refresh(
+    step_project, tiny_model_dir, django_capture_on_commit_callbacks
+):
+    from annotation.models import StatsRefresh
+
+    project = step_project(n=2)
+    job = labeling_job_create(project=project, kind="step_judge", model_name=tiny_model_dir,
+                              params={"mode": "verify"}, chunk_size=1, enqueue=False)  # fmt: skip
+    first, second = job.chunks.order_by("index")
+    with django_capture_on_commit_callbacks(execute=True):
+        assert labeling_job_chunk_run(chunk_id=first.id) == "done"
+    assert not StatsRefresh.objects.filter(project=project).exists()  # still running
+    with django_capture_on_commit_callbacks(execute=True):
+        assert labeling_job_chunk_run(chunk_id=second.id) == "done"
+    assert StatsRefresh.objects.get(project=project).status == "queued"
+    StatsRefresh.objects.filter(project=project).update(status="succeeded")
+    other = labeling_job_create(project=project, kind="step_judge", model_name=tiny_model_dir,
+                                params={"mode": "verify"}, enqueue=False)  # fmt: skip
+    with django_capture_on_commit_callbacks(execute=True):
+        assert labeling_job_cancel(job=other)
+    assert StatsRefresh.objects.filter(project=project, status="queued").count() == 1

@@ -144,3 +144,43 @@ def test_cpu_dtype_setting(settings, monkeypatch):
     assert hardware.cpu_dtype_name() == "bfloat16"
     settings.STEPWISE_CPU_DTYPE = "float64"
     assert hardware.cpu_dtype_name() == "float32"
+
+
+def test_list_rows_and_answers_update_live_and_no_verdict_is_explained(setup, client):
+    from annotation.models import Suggestion
+
+    project, manager, annotator, _ = setup
+    job = labeling_job_create(project=project, kind="step_judge", params={"mode": "critique"},
+                              limit=2, enqueue=False)  # fmt: skip
+    LabelingJob.objects.filter(id=job.id).update(status=JobStatus.RUNNING,
+                                                 started_at=timezone.now())  # fmt: skip
+    client.force_login(manager)
+    page = client.get(f"/projects/{project.slug}/jobs/").content.decode()
+    row_url = f"/projects/{project.slug}/jobs/{job.id}/row/"
+    assert f'hx-get="{row_url}"' in page  # the running job's row polls
+    assert "Critique mode (the model writes a critique" in page
+    results_url = f"/projects/{project.slug}/jobs/{job.id}/results/"
+    detail = client.get(f"/projects/{project.slug}/jobs/{job.id}/").content.decode()
+    assert f'hx-get="{results_url}"' in detail
+    assert "they appear here as chunks finish" in detail
+    # A chunk finishes with no verdict: the answers section says why.
+    item = project.items.order_by("id").first()
+    Suggestion.objects.create(
+        item=item, job_id=job.id, method="judge", target="item", model_name="m", label="",
+        raw={"mode": "critique", "outputs": ["step 2 looks off", "hmm"], "votes": {"none": 2},
+             "finish_reasons": ["length", "stop"]},
+    )  # fmt: skip
+    frag = client.get(results_url, HTTP_HX_REQUEST="true").content.decode()
+    assert "None of the 2 critiques gave a verdict" in frag
+    assert "1 was cut at the token limit" in frag
+    assert "1 ended without a step number in \\boxed{}" in frag
+    assert 'hx-trigger="every 3s"' in frag  # still running: keeps polling
+    LabelingJob.objects.filter(id=job.id).update(status=JobStatus.SUCCEEDED,
+                                                 finished_at=timezone.now())  # fmt: skip
+    row = client.get(row_url, HTTP_HX_REQUEST="true").content.decode()
+    assert "hx-get" not in row.split(">", 1)[0]  # ended: the row stops polling
+    assert "finished " in row
+    assert "hx-trigger" not in client.get(results_url).content.decode().split(">", 1)[0]
+    client.force_login(annotator)
+    assert client.get(row_url).status_code == 403
+    assert client.get(results_url).status_code == 403

@@ -49,12 +49,16 @@ def sweep_if_due(*, last: float, now: float) -> float:
     return now
 
 
-# Progress bars of model loading/conversion and dataset tokenisation off in the model worker:
-# Celery logs a worker's stderr as WARNING lines.
-MODEL_WORKER_ENV = {
+# Progress bars of model loading, GGUF conversion (transformers draws it with tqdm.auto,
+# which only TQDM_DISABLE turns off) and dataset tokenisation off in the workers: Celery logs
+# a worker's stderr as WARNING lines.
+QUIET_ENV = {
     "TQDM_DISABLE": "1",
     "HF_HUB_DISABLE_PROGRESS_BARS": "1",
     "TRANSFORMERS_VERBOSITY": "error",
+}
+MODEL_WORKER_ENV = {
+    **QUIET_ENV,
     "TRL_EXPERIMENTAL_SILENCE": "1",
     "TOKENIZERS_PARALLELISM": "false",
     # Sleep, not spin, while waiting: the cores are shared with the web app and the other
@@ -80,7 +84,7 @@ class Command(BaseCommand):
         celery = [sys.executable, "-m", "celery", "-A", "config", "worker", "--loglevel", "INFO"]
         worker = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
             [*celery, "-Q", "default", "--concurrency", "1", "-n", "embedded-default@%h"],
-            env=env_vars,
+            env={**env_vars, **QUIET_ENV},
         )
         model_worker = subprocess.Popen(  # noqa: S603
             [*celery, "-Q", "gpu", "--pool", "solo", "-n", "embedded-gpu@%h"],

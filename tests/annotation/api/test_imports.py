@@ -69,7 +69,12 @@ def test_upload_runs_import_and_run_reports_counts(
             format="multipart",
         )
     assert response.status_code == 201
-    assert len(callbacks) == 1
+    # The import's task; the finished import then asks for one dashboard refresh (the
+    # request, and the refresh's own task).
+    assert len(callbacks) == 3
+    from annotation.models import StatsRefresh
+
+    assert StatsRefresh.objects.filter(project=project).count() == 1
     run_id = response.json()["id"]
 
     polled = manager_client.get(f"/api/v1/projects/p1/imports/{run_id}/")
