@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('annotation', '0006_suggestion_prm'),
+        ('annotation', '0008_item_search'),
     ]
 
     operations = [
