@@ -1,7 +1,17 @@
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from annotation.web import accounts, annotate, backup, exports, health, review, views
+from annotation.web import (
+    accounts,
+    annotate,
+    backup,
+    exports,
+    health,
+    review,
+    study,
+    study_links,
+    views,
+)
 
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
@@ -85,4 +95,26 @@ urlpatterns = [
         review.review_flag_resolve,
         name="review_flag_resolve",
     ),
+    # Crowd-worker study links: the managers' pages, and the workers' pages under /s/.
+    path("projects/<slug:slug>/study-links/", study_links.study_links, name="study_links"),
+    path(
+        "projects/<slug:slug>/study-links/<int:link_id>/",
+        study_links.study_link_detail,
+        name="study_link_detail",
+    ),
+    path(
+        "projects/<slug:slug>/study-links/<int:link_id>/pause/",
+        study_links.study_link_pause,
+        name="study_link_pause",
+    ),
+    path("s/<slug:token>/", study.study_entry, name="study_entry"),
+    path("s/<slug:token>/start/", study.study_start, name="study_start"),
+    path("s/<slug:token>/label/", study.study_label, name="study_label"),
+    path(
+        "s/<slug:token>/label/<int:assignment_id>/",
+        study.study_label_submit,
+        name="study_label_submit",
+    ),
+    path("s/<slug:token>/feedback/", study.study_feedback, name="study_feedback"),
+    path("s/<slug:token>/done/", study.study_done, name="study_done"),
 ]
