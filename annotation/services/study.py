@@ -219,9 +219,17 @@ def study_arrival_parse(*, link: StudyLink, params: Mapping[str, str]) -> Arriva
 
 
 def _account(link: StudyLink, worker_id: str) -> User:
-    """The worker's account, keyed by platform and worker id, without a usable password."""
+    """The worker's account, keyed by platform and worker id, without a usable password.
+
+    An existing account of that name is reused only when it is a study worker's (it has a
+    StudyWorker row): an account made any other way (by an administrator, an import) is never
+    signed in through a link, whatever its name."""
     username = f"{link.platform}:{worker_id}"[:150]
     user = User.objects.filter(username=username).first()
+    if user is not None and not StudyWorker.objects.filter(user=user).exists():
+        raise ApplicationError(
+            "This worker id cannot be used with this study.", code="conflict", field="worker_id"
+        )
     if user is None:
         try:
             with transaction.atomic():

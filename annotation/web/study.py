@@ -98,6 +98,8 @@ def study_entry(request: HttpRequest, token: str) -> HttpResponse:
     try:
         worker = study_worker_enter(link=link, arrival=arrival)
     except ApplicationError as exc:
+        if exc.code == "conflict":
+            return _message(request, title="This link cannot be used", text=exc.message, status=409)
         if exc.code == "study_paused":
             text = "This study is paused and is not taking new participants at the moment. Please return it on the platform, or try again later."
             return _message(request, title="This study is paused", text=text, status=403)

@@ -3,7 +3,10 @@ training round (pass and fail), attention checks, and idempotent counting."""
 
 from __future__ import annotations
 
+import threading
+
 import pytest
+from django.db import connection
 
 from annotation.errors import ApplicationError
 from annotation.models import Membership, Role, StudyWorker, User
@@ -220,3 +223,46 @@ def test_nothing_left_finishes_early(make_project, make_user):
     assert study_claim_next(worker=worker) is None
     assert worker.status == StudyWorker.Status.COMPLETED
     assert worker.items_done == N_ITEMS
+
+
+def test_an_account_made_otherwise_is_never_signed_in(make_project, make_user):
+    project, manager = study_project(make_project, make_user)
+    link = make_link(project, manager)
+    admin = make_user("prolific:admin1", is_staff=True)
+    with pytest.raises(ApplicationError) as exc:
+        enter(link, "admin1")
+    assert exc.value.code == "conflict"
+    assert not StudyWorker.objects.exists()
+    assert not admin.memberships.exists()
+    # A worker's own account is reused on another link.
+    first = enter(link, "pidA")
+    other = make_link(project, manager, name="Second")
+    assert enter(other, "pidA").user_id == first.user_id
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_workers_arriving_at_once_never_exceed_the_cap(make_project, make_user):
+    project, manager = study_project(make_project, make_user)
+    link = make_link(project, manager, max_workers=3)
+    n = 8
+    barrier = threading.Barrier(n)
+    codes: list[str] = []
+
+    def arrive(i: int) -> None:
+        try:
+            barrier.wait()
+            enter(link, f"w{i}")
+            codes.append("in")
+        except ApplicationError as exc:
+            codes.append(exc.code)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=arrive, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(codes) == ["in"] * 3 + ["study_full"] * (n - 3)
+    assert StudyWorker.objects.filter(link=link).count() == 3
