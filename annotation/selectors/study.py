@@ -34,6 +34,7 @@ def study_worker_for_user(*, link: StudyLink, user: User) -> StudyWorker | None:
     worker = StudyWorker.objects.filter(link=link, user=user).first()
     if worker is not None:
         worker.link = link
+        worker.user = user
     return worker
 
 

@@ -3,6 +3,7 @@ approve or reject payments on the platform."""
 
 from __future__ import annotations
 
+import csv
 from typing import Any
 
 from django import forms
@@ -11,7 +12,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from annotation.errors import ApplicationError
 from annotation.models import Project, StudyLink
@@ -141,3 +142,33 @@ def study_link_pause(request: AuthedHttpRequest, slug: str, link_id: int) -> Htt
     study_link_set_paused(link=link, paused=request.POST.get("paused") == "1")
     messages.success(request, "Paused." if link.paused else "Resumed.")
     return redirect("study_link_detail", slug=project.slug, link_id=link.id)
+
+
+CSV_COLUMNS = (
+    "worker_id", "study_id", "session_id", "status", "started_at", "finished_at", "minutes",
+    "active_minutes", "items_done", "gold_total", "gold_correct", "gold_accuracy",
+    "training_done", "training_correct", "training_passed", "completion_code",
+)  # fmt: skip
+
+
+def _cell(value: Any) -> str:
+    text = "" if value is None else str(value)
+    # A spreadsheet would run a cell starting with one of these as a formula.
+    return "'" + text if text[:1] in ("=", "+", "-", "@") else text
+
+
+@login_required
+@require_GET
+def study_link_workers_csv(request: AuthedHttpRequest, slug: str, link_id: int) -> HttpResponse:
+    """The workers' table as CSV, for approving and rejecting in bulk on the platform."""
+    project = _manager_project(request, slug)
+    link = study_link_get(project=project, link_id=link_id)
+    if link is None:
+        raise Http404("No such study link")
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="study-{link.id}-workers.csv"'
+    writer = csv.writer(response)
+    writer.writerow(CSV_COLUMNS)
+    for row in study_worker_rows(link=link):
+        writer.writerow([_cell(getattr(row, c)) for c in CSV_COLUMNS])
+    return response

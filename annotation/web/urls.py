@@ -107,6 +107,11 @@ urlpatterns = [
         study_links.study_link_pause,
         name="study_link_pause",
     ),
+    path(
+        "projects/<slug:slug>/study-links/<int:link_id>/workers.csv",
+        study_links.study_link_workers_csv,
+        name="study_link_workers_csv",
+    ),
     path("s/<slug:token>/", study.study_entry, name="study_entry"),
     path("s/<slug:token>/start/", study.study_start, name="study_start"),
     path("s/<slug:token>/label/", study.study_label, name="study_label"),

@@ -189,6 +189,13 @@ def test_manager_pages(client, make_project, make_user, member):
     detail = client.get(created["Location"]).content.decode()
     assert ">w1<" in detail
     assert "1 / 3" in detail
+    csv_url = reverse("study_link_workers_csv", args=[project.slug, link.id])
+    rows = client.get(csv_url).content.decode().splitlines()
+    assert rows[0].startswith("worker_id,study_id,session_id,status,")
+    assert rows[1].startswith("w1,st1,se1,active,")
+    client.force_login(annotator)
+    assert client.get(csv_url).status_code == 403
+    client.force_login(manager)
     pause = reverse("study_link_pause", args=[project.slug, link.id])
     client.post(pause, {"paused": "1"})
     link.refresh_from_db()
@@ -198,3 +205,14 @@ def test_manager_pages(client, make_project, make_user, member):
     link.refresh_from_db()
     assert link.quota == 5
     assert link.paused  # editing settings leaves the pause alone
+
+
+def test_labeling_page_query_count(client, make_project, make_user, django_assert_num_queries):
+    project, manager = study_project(make_project, make_user)
+    link = make_link(project, manager, quota=5)
+    client.get(_entry(link))
+    url = reverse("study_label", args=[link.token])
+    assert client.get(url).status_code == 200  # claims the item
+    # Shown again (a reload): session, link, user, worker, the lease held, the item, its steps.
+    with django_assert_num_queries(7):
+        assert client.get(url).status_code == 200
