@@ -60,7 +60,11 @@ class StudySessionMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        token = request.session.get(STUDY_SESSION_KEY) if hasattr(request, "session") else None
+        # Only requests with a session cookie can carry the marker; others never touch the
+        # session (which would add `Vary: Cookie` to every API answer).
+        token = None
+        if settings.SESSION_COOKIE_NAME in request.COOKIES and hasattr(request, "session"):
+            token = request.session.get(STUDY_SESSION_KEY)
         if token and not _study_path_allowed(request.path, str(token)):
             raise Http404("No such page")
         return self.get_response(request)

@@ -4,13 +4,18 @@ pages."""
 
 from __future__ import annotations
 
+import json
+import random
 import re
 
 import pytest
 from django.urls import reverse
 
-from annotation.models import Role, StudyLink, StudyWorker
-from annotation.services.study import study_link_update
+from annotation.models import Assignment, Item, Project, Role, StudyLink, StudyWorker, User
+from annotation.services.demo import demo_setup
+from annotation.services.gold import item_gold_set
+from annotation.services.study import study_link_update, study_submit
+from tests.labeled_projects import labels_for
 from tests.study_projects import make_link, study_project
 
 pytestmark = pytest.mark.django_db
@@ -216,3 +221,42 @@ def test_labeling_page_query_count(client, make_project, make_user, django_asser
     # Shown again (a reload): session, link, user, worker, the lease held, the item, its steps.
     with django_assert_num_queries(7):
         assert client.get(url).status_code == 200
+
+
+@pytest.mark.parametrize("slug", ["demo-counseling-preference", "demo-counseling-coding"])
+def test_other_kinds_gold_matching_and_pages(client, slug):
+    """Training on a preference or dialogue-coding gold item: the page shows the kind's form,
+    the gold answer counts as right, a changed one as wrong."""
+    demo_setup(password="pw-demo-study")
+    project = Project.objects.get(slug=slug)
+    manager = User.objects.get(username="manager")
+    item = Item.objects.filter(project=project).order_by("id").first()
+    gold_labels = labels_for(random.Random(1), project, item)
+    item_gold_set(item=item, user=manager, labels=gold_labels)
+    project.refresh_from_db()
+    link = make_link(project, manager, training_items=1, pass_mark=0.0, quota=1)
+    for pid, right in (("kind-right", True), ("kind-wrong", False)):
+        client.logout()
+        client.get(_entry(link, pid))
+        page = client.get(reverse("study_label", args=[link.token]))
+        assert page.status_code == 200
+        assert f'data-kind="{project.kind}"' in page.content.decode()
+        worker = StudyWorker.objects.select_related("link__project", "user").get(worker_id=pid)
+        assignment = Assignment.objects.get(annotator=worker.user, item=item)
+        labels = json.loads(json.dumps(gold_labels))
+        if not right and project.kind == "preference":
+            labels["strength"] = -labels["strength"] or 2
+        elif not right:
+            turn = labels["turns"][0]
+            field = next(f for f in project.label_schema["fields"] if f["name"] == turn["field"])
+            turn["value"] = next(c for c in field["choices"] if c != turn["value"])
+        result = study_submit(worker=worker, assignment=assignment, labels=labels)
+        assert result.training
+        assert result.correct is right
+        # The feedback page (as the web submit leaves it) shows the kind's form, filled in.
+        session = client.session
+        session["stepwise:study-feedback"] = {"assignment": assignment.id, "correct": right}
+        session.save()
+        feedback = client.get(reverse("study_feedback", args=[link.token])).content.decode()
+        assert ("✓ Right" if right else "Not quite") in feedback
+        assert "checked" in feedback
