@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
-from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
+from django.conf import settings
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
 
 
 class RejectNulMiddleware:
@@ -40,3 +42,40 @@ def _refuse(request: HttpRequest, field: str) -> HttpResponse:
     if request.path.startswith("/api/"):
         return JsonResponse({field or "non_field_errors": [message]}, status=400)
     return HttpResponseBadRequest(message)
+
+
+STUDY_SESSION_KEY = "stepwise:study"
+
+
+class StudySessionMiddleware:
+    """A session that came in through a study link (`annotation.web.study`) reaches that
+    link's pages and the static files, and nothing else: every other page, other projects
+    and the API answer 404 as if they did not exist.
+
+    The marker is set at the worker's sign-in and lives in their session only; signing in
+    as anyone else (or out) flushes it. Runs after the authentication middleware.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        # Only requests with a session cookie can carry the marker; others never touch the
+        # session (which would add `Vary: Cookie` to every API answer).
+        token = None
+        if settings.SESSION_COOKIE_NAME in request.COOKIES and hasattr(request, "session"):
+            token = request.session.get(STUDY_SESSION_KEY)
+        if token and not _study_path_allowed(request.path, str(token)):
+            raise Http404("No such page")
+        return self.get_response(request)
+
+
+def _study_path_allowed(path: str, token: str) -> bool:
+    static = settings.STATIC_URL or "/static/"
+    if not static.startswith("/"):
+        static = "/" + static
+    # Another link's entry URL stays open: the same worker may start a second study.
+    return path.startswith((f"/s/{token}/", static)) or _ENTRY_RE.match(path) is not None
+
+
+_ENTRY_RE = re.compile(r"^/s/[-\w]+/$")

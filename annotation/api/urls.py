@@ -3,7 +3,15 @@
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView
 
-from annotation.api import auth_views, backup_views, docs, item_views, settings_views, views
+from annotation.api import (
+    auth_views,
+    backup_views,
+    docs,
+    item_views,
+    settings_views,
+    study_views,
+    views,
+)
 from annotation.api.index import ApiIndexApi
 
 app_name = "api"
@@ -40,6 +48,21 @@ urlpatterns = [
     path(f"{project}imports/<int:pk>/", views.ImportRunDetailApi.as_view(), name="import-detail"),
     path(
         f"{project}imports/<int:pk>/retry/", views.ImportRunRetryApi.as_view(), name="import-retry"
+    ),
+    path(
+        f"{project}study-links/",
+        study_views.StudyLinkListCreateApi.as_view(),
+        name="study-link-list",
+    ),
+    path(
+        f"{project}study-links/<int:pk>/",
+        study_views.StudyLinkDetailApi.as_view(),
+        name="study-link-detail",
+    ),
+    path(
+        f"{project}study-links/<int:pk>/workers/",
+        study_views.StudyWorkerListApi.as_view(),
+        name="study-worker-list",
     ),
     path("", include("annotation.api.annotate_urls")),
 ]

@@ -21,6 +21,8 @@ from annotation.models import (
     StatsRefresh,
     Step,
     StepLabel,
+    StudyLink,
+    StudyWorker,
     Suggestion,
     Turn,
     TurnLabel,
@@ -72,4 +74,13 @@ def register() -> None:
         "history of dashboard recomputations (like ProjectStat, derived); refreshed on demand",
     )
     backup_exclude(WorkerHeartbeat, "the server's workers, not project data")
+    backup_exclude(
+        StudyLink,
+        "crowd-study recruitment on this server (a secret URL token); the workers' labels are "
+        "backed up as annotations of their accounts; create a new link after a restore",
+    )
+    backup_exclude(
+        StudyWorker,
+        "payment bookkeeping of a study link (left out with it); the workers' labels are kept",
+    )
     _done = True

@@ -316,6 +316,7 @@ class ProjectStat(models.Model):
 
 # Defined in submodules, re-exported so that `annotation.models` stays the one import path.
 from annotation.models.labels import PreferenceLabel, PrincipleRating, StepLabel, TurnLabel  # noqa: E402
+from annotation.models.study import StudyLink, StudyWorker  # noqa: E402
 from annotation.models.suggestions import Suggestion, SuggestionMethod  # noqa: E402
 from annotation.models.workflow import AnnotationRevision, Assignment, Flag  # noqa: E402
 
@@ -343,6 +344,8 @@ __all__ = [
     "StatsRefresh",
     "Step",
     "StepLabel",
+    "StudyLink",
+    "StudyWorker",
     "Suggestion",
     "SuggestionMethod",
     "Turn",

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from annotation.models import Item, Project
+from annotation.kinds import label_kind_for
+from annotation.models import Annotation, Item, Project
 
 DEFAULT_GOLD_RATE = 0.05
 DEFAULT_GOLD_MIN_ACCURACY = 0.7
@@ -42,3 +43,30 @@ def gold_rate_for_project(*, project: Project) -> float:
     if not Item.objects.filter(project=project, is_gold=True).exists():
         return 0.0
     return project_quality_settings(project=project).gold_rate
+
+
+def item_gold_annotation(*, item_id: int) -> Annotation | None:
+    """The item's gold answer (its one `source=gold` annotation), or None."""
+    return (
+        Annotation.objects.select_related("item__project")
+        .filter(item_id=item_id, source=Annotation.Source.GOLD)
+        .order_by("-id")
+        .first()
+    )
+
+
+def annotation_matches_gold(*, annotation: Annotation) -> bool | None:
+    """Whether `annotation` says what its item's gold answer says, on what two annotators
+    must share to agree (the label kind's `review_signature`: the first-error index, the
+    ratings, the turn codes, the preference direction). None when the item has no gold
+    answer."""
+    gold = item_gold_annotation(item_id=annotation.item_id)
+    if gold is None:
+        return None
+    project = annotation.item.project
+    kind = label_kind_for(project)
+    schema = project.label_schema or {}
+    return bool(
+        kind.review_signature(schema=schema, annotation=annotation)
+        == kind.review_signature(schema=schema, annotation=gold)
+    )

@@ -53,6 +53,8 @@ def assignment_claim_next(
     now: datetime | None = None,
     rng: random.Random | None = None,
     render: bool = False,
+    gold_rate: float | None = None,
+    gold_only: bool = False,
 ) -> Assignment | None:
     """The annotator's next item: a lease they already hold (other than `exclude_ids`), else a
     new claim on the highest-priority, then oldest, item that still needs annotators.
@@ -63,7 +65,10 @@ def assignment_claim_next(
 
     Gold items (known answers, for annotator accuracy) are drawn instead with probability
     project.gold_rate when the project has some the annotator has not seen; they look
-    like any other item and do not take the k slots of the ordinary stream.
+    like any other item and do not take the k slots of the ordinary stream. `gold_rate`
+    replaces the project's rate for this claim (a study link's attention-check rate), and
+    `gold_only` claims a gold item or nothing (a study's training round); neither costs a
+    query.
 
     Returns None when nothing is left for this annotator.
     """
@@ -90,10 +95,11 @@ def assignment_claim_next(
         )
         .values("item_id")
     )
-    if (
-        project.gold_count
-        and (rng or _rng).random() < project_quality_settings(project=project).gold_rate
-    ):
+    if gold_only:
+        gold_rate = 1.0
+    if gold_rate is None:
+        gold_rate = project_quality_settings(project=project).gold_rate
+    if project.gold_count and (rng or _rng).random() < gold_rate:
         gold = Item.objects.filter(project=project, is_gold=True).exclude(id__in=mine)
         item = gold.order_by("id").first()
         if item is not None:
@@ -101,6 +107,8 @@ def assignment_claim_next(
                 return _lease(
                     project=project, annotator=annotator, item=item, now=now, render=render
                 )
+    if gold_only:
+        return None
     with transaction.atomic():
         candidates = (
             Item.objects.filter(project=project, is_complete=False, is_gold=False)

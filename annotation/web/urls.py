@@ -10,6 +10,8 @@ from annotation.web import (
     items,
     review,
     settings,
+    study,
+    study_links,
     views,
 )
 
@@ -127,4 +129,31 @@ urlpatterns = [
         review.review_flag_resolve,
         name="review_flag_resolve",
     ),
+    # Crowd-worker study links: the managers' pages, and the workers' pages under /s/.
+    path("projects/<slug:slug>/study-links/", study_links.study_links, name="study_links"),
+    path(
+        "projects/<slug:slug>/study-links/<int:link_id>/",
+        study_links.study_link_detail,
+        name="study_link_detail",
+    ),
+    path(
+        "projects/<slug:slug>/study-links/<int:link_id>/pause/",
+        study_links.study_link_pause,
+        name="study_link_pause",
+    ),
+    path(
+        "projects/<slug:slug>/study-links/<int:link_id>/workers.csv",
+        study_links.study_link_workers_csv,
+        name="study_link_workers_csv",
+    ),
+    path("s/<slug:token>/", study.study_entry, name="study_entry"),
+    path("s/<slug:token>/start/", study.study_start, name="study_start"),
+    path("s/<slug:token>/label/", study.study_label, name="study_label"),
+    path(
+        "s/<slug:token>/label/<int:assignment_id>/",
+        study.study_label_submit,
+        name="study_label_submit",
+    ),
+    path("s/<slug:token>/feedback/", study.study_feedback, name="study_feedback"),
+    path("s/<slug:token>/done/", study.study_done, name="study_done"),
 ]

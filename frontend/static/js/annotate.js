@@ -273,6 +273,11 @@
       errorText(task, p.text);
       if (p.at !== undefined) setCur(task, p.at);
       if (p.focus) { var f = form.querySelector(p.focus); if (f) f.focus(); }
+    } else if (task && task._timer && !form.hasAttribute("hx-post")) {
+      // A plain form post (the study pages): the time on item goes in its hidden field.
+      task._timer.touch();
+      var field = form.querySelector('input[name="active_ms"]');
+      if (field) field.value = String(Math.round(task._timer.active));
     }
   }, true);
 

@@ -35,6 +35,7 @@ from annotation.services.annotations import annotation_submit
 from annotation.services.assignments import assignment_claim_next
 from annotation.services.flags import flag_create
 from annotation.services.imports import dataset_import
+from annotation.services.study import study_link_create
 from config.wsgi import application
 from labeling_jobs.models import LabelingJob
 
@@ -94,6 +95,9 @@ def world(make_project, member, make_user, wsgi_keeps_test_connection) -> dict[s
         "imports": ImportRun.objects.create(project=project, dataset_name="d", format="native").id,
         "exports": ExportRun.objects.create(project=project, format="trl_stepwise").id,
         "jobs": LabelingJob.objects.create(project=project, kind="step_judge", backend="none").id,
+        "study-links": study_link_create(
+            project=project, user=manager, data={"name": "s", "completion_code": "C"}
+        ).id,
     }
     return {
         "project": project,
@@ -117,7 +121,7 @@ def _aim(case: Any, world: dict[str, Any]) -> None:
     if "slug" in params:
         params["slug"] = world["project"].slug
     if isinstance(params.get("id"), int) and params["id"] % 2 == 0:
-        kind = re.search(r"/(\w+)/\{id\}", case.operation.path).group(1)
+        kind = re.search(r"/([\w-]+)/\{id\}", case.operation.path).group(1)
         params["id"] = world["ids"][kind]
 
 
