@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from itertools import combinations
 from typing import Any, TypeVar
 
-from django.db import connection, models
+from django.db import connection, models, transaction
 from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Substr
@@ -209,13 +211,14 @@ def _status_q(status: str) -> Q:
 def _search_q(q: str) -> Q:
     if connection.vendor == "postgresql":
         # The GIN-indexed column of migration 0008 (websearch syntax: "a phrase", or, -not).
-        return Q(
+        matches = Q(
             RawSQL(
                 '"annotation_item"."search_vector" @@ websearch_to_tsquery(\'simple\', %s)',
                 [q],
                 output_field=models.BooleanField(),
             )
         )
+        return matches
     # SQLite: a plain substring match (case-insensitive for ASCII).
     return (
         Q(external_id__icontains=q)
@@ -330,13 +333,57 @@ def item_browse(
         base = base.only(*_ROW_FIELDS).annotate(excerpt=Substr("prompt", 1, 160))
     if query.agreement not in (AgreementFilter.AGREE, AgreementFilter.DISAGREE):
         qs = _after(base, after, query.order) if after else base
-        items = list(qs[: page_size + 1])
+        with _through_search_index(query.q):
+            items = list(qs[: page_size + 1])
         more = len(items) > page_size
         items = items[:page_size]
         rows = _rows(project, items)
         nxt = _cursor_of(items[-1], query.order) if more and items else None
         return ItemPage(rows=rows, next_cursor=nxt)
     return _browse_by_agreement(project, query, base, after, page_size)
+
+
+# A search whose words together match at least this share of items finds a page at once
+# walking the items in order; a rarer one is read through the GIN index.
+COMMON_SEARCH_SHARE = 0.02
+_TERM_SHARES = """
+SELECT t.lexeme, coalesce(s.share, 0) FROM unnest(tsvector_to_array(to_tsvector('simple', %s)))
+    AS t(lexeme)
+LEFT JOIN (SELECT unnest(most_common_elems::text::text[]) AS elem,
+                  unnest(most_common_elem_freqs) AS share
+           FROM pg_stats WHERE tablename = 'annotation_item' AND attname = 'search_vector') s
+    ON s.elem = t.lexeme
+"""
+
+
+@contextmanager
+def _through_search_index(q: str) -> Iterator[None]:
+    """Read a rare search's matches through the GIN index (PostgreSQL).
+
+    The planner cannot know how many items an unusual word matches; guessing a few hundred,
+    it walks the primary key in order and tests every item's stored vector (detoasting each:
+    seconds at 100,000 items for a word that is in none). ANALYZE's statistics know the
+    common words: when the query's words together are rarer than COMMON_SEARCH_SHARE (a word
+    missing from the statistics counts as rare), plain index and sequential scans are off
+    for this one statement, so the GIN bitmap is used; the other filters' indexes still are,
+    as bitmap scans. Common words keep the in-order walk, which meets a page at once.
+    """
+    if not q or connection.vendor != "postgresql":
+        yield
+        return
+    with connection.cursor() as cur:
+        cur.execute(_TERM_SHARES, [q[:SEARCH_MAX]])
+        shares = [float(share) for _, share in cur.fetchall()]
+    share = 1.0
+    for x in shares:
+        share *= x
+    if shares and share >= COMMON_SEARCH_SHARE:
+        yield
+        return
+    with transaction.atomic(), connection.cursor() as cur:
+        cur.execute("SET LOCAL enable_indexscan = off")
+        cur.execute("SET LOCAL enable_seqscan = off")
+        yield
 
 
 def _browse_by_agreement(
