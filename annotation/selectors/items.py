@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from itertools import combinations
 from typing import Any, TypeVar
 
-from django.db import connection, models, transaction
+from django.db import models
 from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet
-from django.db.models.expressions import RawSQL
 from django.db.models.functions import Substr
 
 from annotation.kinds import label_kind_for
@@ -28,6 +25,7 @@ from annotation.models import (
     Suggestion,
     Turn,
 )
+from annotation.selectors.item_search import item_search_plan, item_search_q
 
 
 def dataset_choices(*, project: Project) -> list[tuple[int, str]]:
@@ -208,27 +206,6 @@ def _status_q(status: str) -> Q:
     return not_gold_or_adj & Q(done_count=0, is_complete=False)
 
 
-def _search_q(q: str) -> Q:
-    if connection.vendor == "postgresql":
-        # The GIN-indexed column of migration 0008 (websearch syntax: "a phrase", or, -not).
-        matches = Q(
-            RawSQL(
-                '"annotation_item"."search_vector" @@ websearch_to_tsquery(\'simple\', %s)',
-                [q],
-                output_field=models.BooleanField(),
-            )
-        )
-        return matches
-    # SQLite: a plain substring match (case-insensitive for ASCII).
-    return (
-        Q(external_id__icontains=q)
-        | Q(prompt__icontains=q)
-        | Q(Exists(Step.objects.filter(item=OuterRef("pk"), text__icontains=q)))
-        | Q(Exists(Turn.objects.filter(item=OuterRef("pk"), text__icontains=q)))
-        | Q(Exists(Candidate.objects.filter(item=OuterRef("pk"), text__icontains=q)))
-    )
-
-
 def _suggestion_q(query: ItemQuery) -> Q | None:
     wanted = Q(item=OuterRef("pk"), target="item")
     specific = False
@@ -288,7 +265,7 @@ def item_browse_queryset(*, project: Project, query: ItemQuery) -> QuerySet[Item
     if query.group_key:
         qs = qs.filter(group_key=query.group_key)
     if query.q:
-        qs = qs.filter(_search_q(query.q[:SEARCH_MAX]))
+        qs = qs.filter(item_search_q(query.q[:SEARCH_MAX]))
     order = ("-priority", "id") if query.order == ItemOrder.PRIORITY else ("id",)
     return qs.order_by(*order)
 
@@ -333,7 +310,7 @@ def item_browse(
         base = base.only(*_ROW_FIELDS).annotate(excerpt=Substr("prompt", 1, 160))
     if query.agreement not in (AgreementFilter.AGREE, AgreementFilter.DISAGREE):
         qs = _after(base, after, query.order) if after else base
-        with _through_search_index(query.q):
+        with item_search_plan(query.q[:SEARCH_MAX]):
             items = list(qs[: page_size + 1])
         more = len(items) > page_size
         items = items[:page_size]
@@ -341,49 +318,6 @@ def item_browse(
         nxt = _cursor_of(items[-1], query.order) if more and items else None
         return ItemPage(rows=rows, next_cursor=nxt)
     return _browse_by_agreement(project, query, base, after, page_size)
-
-
-# A search whose words together match at least this share of items finds a page at once
-# walking the items in order; a rarer one is read through the GIN index.
-COMMON_SEARCH_SHARE = 0.02
-_TERM_SHARES = """
-SELECT t.lexeme, coalesce(s.share, 0) FROM unnest(tsvector_to_array(to_tsvector('simple', %s)))
-    AS t(lexeme)
-LEFT JOIN (SELECT unnest(most_common_elems::text::text[]) AS elem,
-                  unnest(most_common_elem_freqs) AS share
-           FROM pg_stats WHERE tablename = 'annotation_item' AND attname = 'search_vector') s
-    ON s.elem = t.lexeme
-"""
-
-
-@contextmanager
-def _through_search_index(q: str) -> Iterator[None]:
-    """Read a rare search's matches through the GIN index (PostgreSQL).
-
-    The planner cannot know how many items an unusual word matches; guessing a few hundred,
-    it walks the primary key in order and tests every item's stored vector (detoasting each:
-    seconds at 100,000 items for a word that is in none). ANALYZE's statistics know the
-    common words: when the query's words together are rarer than COMMON_SEARCH_SHARE (a word
-    missing from the statistics counts as rare), plain index and sequential scans are off
-    for this one statement, so the GIN bitmap is used; the other filters' indexes still are,
-    as bitmap scans. Common words keep the in-order walk, which meets a page at once.
-    """
-    if not q or connection.vendor != "postgresql":
-        yield
-        return
-    with connection.cursor() as cur:
-        cur.execute(_TERM_SHARES, [q[:SEARCH_MAX]])
-        shares = [float(share) for _, share in cur.fetchall()]
-    share = 1.0
-    for x in shares:
-        share *= x
-    if shares and share >= COMMON_SEARCH_SHARE:
-        yield
-        return
-    with transaction.atomic(), connection.cursor() as cur:
-        cur.execute("SET LOCAL enable_indexscan = off")
-        cur.execute("SET LOCAL enable_seqscan = off")
-        yield
 
 
 def _browse_by_agreement(
