@@ -8,9 +8,8 @@ from dataclasses import dataclass, field
 from itertools import combinations
 from typing import Any, TypeVar
 
-from django.db import connection, models
+from django.db import models
 from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet
-from django.db.models.expressions import RawSQL
 from django.db.models.functions import Substr
 
 from annotation.kinds import label_kind_for
@@ -26,6 +25,7 @@ from annotation.models import (
     Suggestion,
     Turn,
 )
+from annotation.selectors.item_search import item_search_plan, item_search_q
 
 
 def dataset_choices(*, project: Project) -> list[tuple[int, str]]:
@@ -206,26 +206,6 @@ def _status_q(status: str) -> Q:
     return not_gold_or_adj & Q(done_count=0, is_complete=False)
 
 
-def _search_q(q: str) -> Q:
-    if connection.vendor == "postgresql":
-        # The GIN-indexed column of migration 0008 (websearch syntax: "a phrase", or, -not).
-        return Q(
-            RawSQL(
-                '"annotation_item"."search_vector" @@ websearch_to_tsquery(\'simple\', %s)',
-                [q],
-                output_field=models.BooleanField(),
-            )
-        )
-    # SQLite: a plain substring match (case-insensitive for ASCII).
-    return (
-        Q(external_id__icontains=q)
-        | Q(prompt__icontains=q)
-        | Q(Exists(Step.objects.filter(item=OuterRef("pk"), text__icontains=q)))
-        | Q(Exists(Turn.objects.filter(item=OuterRef("pk"), text__icontains=q)))
-        | Q(Exists(Candidate.objects.filter(item=OuterRef("pk"), text__icontains=q)))
-    )
-
-
 def _suggestion_q(query: ItemQuery) -> Q | None:
     wanted = Q(item=OuterRef("pk"), target="item")
     specific = False
@@ -285,7 +265,7 @@ def item_browse_queryset(*, project: Project, query: ItemQuery) -> QuerySet[Item
     if query.group_key:
         qs = qs.filter(group_key=query.group_key)
     if query.q:
-        qs = qs.filter(_search_q(query.q[:SEARCH_MAX]))
+        qs = qs.filter(item_search_q(query.q[:SEARCH_MAX]))
     order = ("-priority", "id") if query.order == ItemOrder.PRIORITY else ("id",)
     return qs.order_by(*order)
 
@@ -330,7 +310,8 @@ def item_browse(
         base = base.only(*_ROW_FIELDS).annotate(excerpt=Substr("prompt", 1, 160))
     if query.agreement not in (AgreementFilter.AGREE, AgreementFilter.DISAGREE):
         qs = _after(base, after, query.order) if after else base
-        items = list(qs[: page_size + 1])
+        with item_search_plan(query.q[:SEARCH_MAX]):
+            items = list(qs[: page_size + 1])
         more = len(items) > page_size
         items = items[:page_size]
         rows = _rows(project, items)

@@ -185,3 +185,16 @@ def test_search_covers_turns_and_candidates(make_project, kind, record) -> None:
     assert result.ok, result.errors
     page = item_browse(project=project, query=ItemQuery(q="giraffe"))
     assert [r.item.external_id for r in page.rows] == [record["external_id"]]
+
+
+@pytest.mark.postgres
+def test_postgres_search_plans_agree(data) -> None:
+    """Rare words go through the GIN bitmap, common ones (known to ANALYZE) walk the items
+    in order: both give the same pages."""
+    before = {q: _all_pages(data, ItemQuery(q=q), 7) for q in ("apple", "quokka", "step")}
+    with connection.cursor() as cur:
+        cur.execute("ANALYZE annotation_item")
+    after = {q: _all_pages(data, ItemQuery(q=q), 7) for q in ("apple", "quokka", "step")}
+    assert before == after
+    assert len(after["apple"]) == 29
+    assert after["quokka"] == ["t12"]
