@@ -27,6 +27,8 @@ def setting_value_clean(setting: ProjectSetting, value: Any) -> Any:
     if kind in ("text", "textarea", "markdown"):
         if not isinstance(value, str):
             raise ApplicationError("must be text", field=name)
+        if "\x00" in value:
+            raise ApplicationError("must not contain NUL characters", field=name)
         # Browsers post textareas with CRLF line ends; store one kind.
         value = value.replace("\r\n", "\n")
         if setting.max_length is not None and len(value) > setting.max_length:
@@ -73,10 +75,27 @@ def schema_settings_split(label_schema: Any) -> tuple[Any, dict[str, Any]]:
     return schema, values
 
 
+def _has_nul(value: Any) -> bool:
+    stack = [value]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, str):
+            if "\x00" in v:
+                return True
+        elif isinstance(v, dict):
+            stack.extend(v.keys())
+            stack.extend(v.values())
+        elif isinstance(v, list):
+            stack.extend(v)
+    return False
+
+
 def _schema_checked(project: Project, label_schema: Any) -> Schema:
     """The schema validated by the kind; ApplicationError (409) when labels already written
     use values it removes, saying how many annotations and which values."""
     schema = label_schema_validate(project.kind, label_schema)
+    if _has_nul(schema):  # PostgreSQL's jsonb stores no NUL character
+        raise ApplicationError("must not contain NUL characters", field="label_schema")
     orphans = project_schema_orphans(project=project, label_schema=schema)
     if orphans:
         total = ", ".join(

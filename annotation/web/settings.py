@@ -140,6 +140,8 @@ class SchemaForm(forms.Form):
             value = json.loads(self.cleaned_data["label_schema"])
         except ValueError as exc:
             raise forms.ValidationError(f"Not valid JSON: {exc}") from None
+        except RecursionError:
+            raise forms.ValidationError("Not valid JSON: nested too deeply.") from None
         if not isinstance(value, dict):
             raise forms.ValidationError("The schema is a JSON object.")
         return value

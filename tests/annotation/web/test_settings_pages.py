@@ -243,3 +243,16 @@ def test_schema_preview_for_each_kind(client, make_project, kind, record, schema
     assert b'id="schema-valid"' in response.content
     assert shown.encode() in response.content
     assert Project.objects.get(id=project.id).label_schema != schema  # nothing saved
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [("[" * 50_000 + "]" * 50_000, b"nested too deeply"),
+     ('{"fields": [{"name": "a\\u0000", "role": "client", "choices": ["x"]}]}', b"NUL")],
+)  # fmt: skip
+def test_schema_editor_refuses_what_the_database_cannot_take(client, make_project, text, message):
+    project = make_project("dialogue_coding", slug="dlg")
+    client.force_login(project.created_by)
+    response = client.post(reverse("project_schema", args=["dlg"]), {"label_schema": text})
+    assert response.status_code == 400
+    assert message in response.content
