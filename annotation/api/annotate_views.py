@@ -41,7 +41,7 @@ from annotation.models import Annotation, Assignment, Flag, Item, Role, User
 from annotation.selectors.annotations import (
     annotation_list_for_annotator,
     assignment_for_annotator,
-    item_for_labeling,
+    item_parts_load,
     item_review,
     review_items,
     suggestions_for_item,
@@ -151,7 +151,8 @@ class AssignmentNextApi(ProjectScopedApi):
             return Response(status=status.HTTP_204_NO_CONTENT)
         if not exclude:
             assignment_mark_rendered(assignment=assignment)
-        item = item_for_labeling(item_id=assignment.item_id, kind=self.project.kind)
+        # The claim read the item's row already: only its parts are left to read.
+        item = item_parts_load(item=assignment.item, kind=self.project.kind)
         suggestions = suggestions_for_item(item=item) if self.project.show_suggestions else {}
         context = {"item": item, "project": self.project, "suggestions": suggestions}
         return Response(AssignmentOutputSerializer(assignment, context=context).data)

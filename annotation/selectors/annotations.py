@@ -7,7 +7,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.core.cache import cache
-from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet
+from django.db.models import (
+    Count,
+    Exists,
+    OuterRef,
+    Prefetch,
+    Q,
+    QuerySet,
+    prefetch_related_objects,
+)
 from django.utils import timezone
 
 from annotation.kinds import LABEL_KINDS, label_kind_for
@@ -120,9 +128,22 @@ def item_for_labeling(*, item_id: int, kind: str | None = None) -> Item:
     )
 
 
+def item_parts_load(*, item: Item, kind: str) -> Item:
+    """`item_for_labeling` for an item already read (the claim returns its row): its kind's
+    shown parts prefetched, one query per part relation."""
+    prefetches = [
+        Prefetch(p, queryset=_PART_QUERYSETS[p].all()) for p in LABEL_KINDS[kind].shown_parts
+    ]
+    prefetch_related_objects([item], *prefetches)
+    return item
+
+
 def suggestions_for_item(*, item: Item) -> dict[str, list[Suggestion]]:
     """Model hints for an item keyed by target ("step:3", "turn:5", "item"), newest first.
-    Callers show them only when project.show_suggestions is on."""
+    Callers show them only when project.show_suggestions is on. An item the claim read
+    knows whether it has any (`has_suggestions`): none is then read without a query."""
+    if getattr(item, "has_suggestions", True) is False:
+        return {}
     out: dict[str, list[Suggestion]] = defaultdict(list)
     for s in Suggestion.objects.filter(item=item).order_by("-created_at", "-id"):
         out[s.target].append(s)

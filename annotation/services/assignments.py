@@ -13,19 +13,21 @@ Invariants:
 
 from __future__ import annotations
 
+import functools
 import random
 from collections.abc import Iterable
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Count, F, IntegerField, OuterRef, Q, Subquery, Value
+from django.db.models import Count, F, IntegerField, Model, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from annotation.errors import ApplicationError
 from annotation.kinds import label_kind_for
-from annotation.models import Assignment, Candidate, Item, Project, User
+from annotation.models import Assignment, Candidate, Item, Project, Suggestion, User
 from annotation.selectors.gold import project_quality_settings
 
 _rng = random.SystemRandom()
@@ -67,6 +69,14 @@ def assignment_claim_next(
     Returns None when nothing is left for this annotator.
     """
     now = now or timezone.now()
+    gold_draw = bool(project.gold_count) and (
+        (rng or _rng).random() < project_quality_settings(project=project).gold_rate
+    )
+    if connection.vendor == "postgresql" and not gold_draw:
+        # The whole claim (held lease, candidate, lease) is one statement; see _claim_pg.
+        return _claim_pg(
+            project=project, annotator=annotator, exclude_ids=exclude_ids, now=now, render=render
+        )
     held = (
         Assignment.objects.filter(
             annotator=annotator,
@@ -89,10 +99,7 @@ def assignment_claim_next(
         )
         .values("item_id")
     )
-    if (
-        project.gold_count
-        and (rng or _rng).random() < project_quality_settings(project=project).gold_rate
-    ):
+    if gold_draw:
         gold = Item.objects.filter(project=project, is_gold=True).exclude(id__in=mine)
         item = gold.order_by("id").first()
         if item is not None:
@@ -100,6 +107,10 @@ def assignment_claim_next(
                 return _lease(
                     project=project, annotator=annotator, item=item, now=now, render=render
                 )
+    if connection.vendor == "postgresql":
+        return _claim_pg(
+            project=project, annotator=annotator, exclude_ids=exclude_ids, now=now, render=render
+        )
     with transaction.atomic():
         candidates = (
             Item.objects.filter(project=project, is_complete=False, is_gold=False)
@@ -108,25 +119,160 @@ def assignment_claim_next(
             .filter(open_leases__lt=project.overlap - F("done_count"))
             .order_by("-priority", "id")
         )
-        if connection.features.has_select_for_update_skip_locked:
-            item = _first_open(
-                candidates.select_for_update(skip_locked=True, no_key=True, of=("self",))[:20],
-                project=project,
-                now=now,
-            )
-            if item is None:
-                # Every open item may just be locked by a claim or submit in flight: wait for
-                # those locks once rather than wrongly answer "nothing left".
-                item = _first_open(
-                    candidates.select_for_update(no_key=True, of=("self",))[:5],
-                    project=project,
-                    now=now,
-                )
-        else:
-            item = _first_open(candidates[:20], project=project, now=now)
+        item = _first_open(candidates[:20], project=project, now=now)
         if item is None:
             return None
         return _lease(project=project, annotator=annotator, item=item, now=now, render=render)
+
+
+# --- PostgreSQL: the claim in one statement -----------------------------------------------------
+
+_CLAIM_ATTEMPTS = 5
+
+
+def _columns(model: type[Model], alias: str) -> str:
+    return ", ".join(f'{alias}."{f.column}"' for f in model._meta.concrete_fields)
+
+
+@functools.cache
+def _claim_sql(*, skip_locked: bool, pairs: bool) -> str:
+    """One statement: the oldest lease the annotator holds (not excluded), else the first open
+    item (highest priority, then oldest) row-locked with SKIP LOCKED and leased by an upsert
+    (which renews an expired lease of ours). Returns the assignment's columns, the item's,
+    whether the item has suggestions, and whether the lease is new (to verify)."""
+    a, i = Assignment._meta.db_table, Item._meta.db_table
+    c, s = Candidate._meta.db_table, Suggestion._meta.db_table
+    lock = "FOR NO KEY UPDATE OF i" + (" SKIP LOCKED" if skip_locked else "")
+    if pairs:
+        # Two candidates at random, in a random order: (left, right); none under two.
+        pair = (
+            f"pair AS (SELECT array_agg(t.id) AS ids FROM (SELECT pc.id FROM {c} pc "  # noqa: S608
+            "WHERE pc.item_id = (SELECT id FROM cand) ORDER BY random() LIMIT 2) t), "
+        )
+        sides = (
+            "CASE WHEN cardinality(pair.ids) = 2 THEN pair.ids[1] END, "
+            "CASE WHEN cardinality(pair.ids) = 2 THEN pair.ids[2] END, NULL FROM cand, pair"
+        )
+    else:
+        pair, sides = "", "NULL::bigint, NULL::bigint, NULL FROM cand"
+    active, submitted, skipped = (
+        Assignment.Status.ACTIVE.value, Assignment.Status.SUBMITTED.value,
+        Assignment.Status.SKIPPED.value,
+    )  # fmt: skip
+    # Table names and constants only; values go in as parameters.
+    return f"""
+WITH held AS (
+    SELECT h.id FROM {a} h
+    WHERE h.annotator_id = %(user)s AND h.project_id = %(project)s AND h.status = '{active}'
+      AND h.expires_at > %(now)s AND NOT (h.id = ANY(%(exclude)s))
+    ORDER BY h.claimed_at, h.id LIMIT 1
+), cand AS (
+    SELECT i.id FROM {i} i
+    WHERE NOT EXISTS (SELECT 1 FROM held)
+      AND i.project_id = %(project)s AND NOT i.is_complete AND NOT i.is_gold
+      AND NOT EXISTS (
+        SELECT 1 FROM {a} m WHERE m.item_id = i.id AND m.annotator_id = %(user)s
+          AND (m.status IN ('{submitted}', '{skipped}')
+               OR (m.status = '{active}' AND m.expires_at > %(now)s)))
+      AND i.done_count + (
+        SELECT count(*) FROM {a} l
+        WHERE l.item_id = i.id AND l.status = '{active}' AND l.expires_at > %(now)s
+      ) < %(overlap)s
+    ORDER BY i.priority DESC, i.id LIMIT 1 {lock}
+), {pair}leased AS (
+    INSERT INTO {a} AS x (item_id, annotator_id, project_id, status, claimed_at, expires_at,
+        first_rendered_at, submitted_at, active_ms, skip_reason, left_candidate_id,
+        right_candidate_id, annotation_id)
+    SELECT cand.id, %(user)s, %(project)s, '{active}', %(now)s, %(expires)s, %(rendered)s,
+        NULL, 0, '', {sides}
+    ON CONFLICT (item_id, annotator_id) DO UPDATE SET
+        status = '{active}', claimed_at = EXCLUDED.claimed_at, expires_at = EXCLUDED.expires_at,
+        first_rendered_at = COALESCE(x.first_rendered_at, EXCLUDED.first_rendered_at),
+        left_candidate_id = COALESCE(x.left_candidate_id, EXCLUDED.left_candidate_id),
+        right_candidate_id = CASE WHEN x.left_candidate_id IS NULL
+            THEN EXCLUDED.right_candidate_id ELSE x.right_candidate_id END
+        WHERE x.status NOT IN ('{submitted}', '{skipped}')
+    RETURNING x.*, (x.xmax = 0) AS inserted
+), got AS (
+    SELECT l.*, true AS fresh FROM leased l
+    UNION ALL
+    SELECT h.*, false, false FROM {a} h WHERE h.id = (SELECT id FROM held)
+)
+SELECT {_columns(Assignment, "got")}, {_columns(Item, "i")},
+    EXISTS (SELECT 1 FROM {s} sg WHERE sg.item_id = i.id), got.fresh, got.inserted
+FROM got JOIN {i} i ON i.id = got.item_id
+"""  # noqa: S608
+
+
+def _claim_pg(
+    *,
+    project: Project,
+    annotator: User,
+    exclude_ids: tuple[int, ...] | list[int],
+    now: datetime,
+    render: bool,
+) -> Assignment | None:
+    """The claim on PostgreSQL in one statement (no transaction round trips), plus, for a new
+    lease, one check of the item's slots.
+
+    The statement counts the item's leases in its own snapshot; a lease committed by another
+    claimer between that snapshot and our lock on the row (it held the lock a moment ago) is
+    not seen. So a new lease is checked in a fresh statement: when done + open leases exceed
+    k, ours is withdrawn and the claim tried again (each racer checks after its own lease is
+    committed, so of two racers at least the later one sees both; k is never exceeded)."""
+    params = {
+        "user": annotator.id,
+        "project": project.id,
+        "now": now,
+        "expires": now + timedelta(seconds=settings.STEPWISE_LEASE_SECONDS),
+        "rendered": now if render else None,
+        "exclude": [int(x) for x in exclude_ids],
+        "overlap": project.overlap,
+    }
+    pairs = label_kind_for(project).compares_pairs
+    a_fields, i_fields = Assignment._meta.concrete_fields, Item._meta.concrete_fields
+    na, ni = len(a_fields), len(i_fields)
+    for _ in range(_CLAIM_ATTEMPTS):
+        with connection.cursor() as cur:
+            cur.execute(_claim_sql(skip_locked=True, pairs=pairs), params)
+            row = cur.fetchone()
+            if row is None:
+                # Every open item may just be locked by a claim or submit in flight: wait for
+                # those locks once rather than wrongly answer "nothing left".
+                cur.execute(_claim_sql(skip_locked=False, pairs=pairs), params)
+                row = cur.fetchone()
+            if row is None:
+                return None
+            assignment = Assignment.from_db(
+                connection.alias, [f.attname for f in a_fields], row[:na]
+            )
+            item = Item.from_db(connection.alias, [f.attname for f in i_fields], row[na : na + ni])
+            has_suggestions, fresh, inserted = row[na + ni :]
+            if fresh and not _slots_hold(cur, item_id=item.id, now=now, overlap=project.overlap):
+                if inserted:
+                    cur.execute(f"DELETE FROM {Assignment._meta.db_table} WHERE id = %s", [assignment.id])  # noqa: S608 - constant SQL  # fmt: skip
+                else:
+                    cur.execute(f"UPDATE {Assignment._meta.db_table} SET expires_at = %s WHERE id = %s", [now, assignment.id])  # noqa: S608  # fmt: skip
+                continue
+        item.project = project
+        item.has_suggestions = has_suggestions  # type: ignore[attr-defined]
+        assignment.item = item
+        assignment.project = project
+        return assignment
+    return None
+
+
+def _slots_hold(cur: Any, *, item_id: int, now: datetime, overlap: int) -> bool:
+    """Whether the item's submitted annotations and open leases (ours included) are within k,
+    read in a fresh snapshot."""
+    a, i = Assignment._meta.db_table, Item._meta.db_table
+    cur.execute(
+        f"SELECT i.done_count + (SELECT count(*) FROM {a} l WHERE l.item_id = i.id "  # noqa: S608
+        f"AND l.status = %s AND l.expires_at > %s) FROM {i} i WHERE i.id = %s",
+        [Assignment.Status.ACTIVE.value, now, item_id],
+    )
+    (taken,) = cur.fetchone()
+    return bool(taken <= overlap)
 
 
 def _lease(
