@@ -194,16 +194,23 @@ class StepLabels(LabelKind):
     ) -> None:
         if replace:
             StepLabel.objects.filter(annotation=annotation).delete()
-        StepLabel.objects.bulk_create(
+        rows = self.label_rows(labels=labels, parts=parts)
+        for row in rows:
+            row.annotation = annotation
+        StepLabel.objects.bulk_create(rows)
+
+    def label_rows(
+        self, *, labels: Labels, parts: Parts, left_candidate_id: int | None = None
+    ) -> list[StepLabel]:
+        return [
             StepLabel(
-                annotation=annotation,
                 step_id=parts[s["index"]].id,
                 rating=s["rating"],
                 cant_judge=s["cant_judge"],
                 comment=s["comment"],
             )
             for s in labels["steps"]
-        )
+        ]
 
     def read(self, annotation: Annotation) -> Labels:
         steps = [
