@@ -41,6 +41,7 @@ from annotation.models import Annotation, Assignment, Flag, Item, Role, User
 from annotation.selectors.annotations import (
     annotation_list_for_annotator,
     assignment_for_annotator,
+    assignment_for_submit,
     item_parts_load,
     item_review,
     review_items,
@@ -187,7 +188,11 @@ class AssignmentSubmitApi(_OwnAssignmentMixin, ProjectScopedApi):
     def post(self, request: AuthedRequest, slug: str, pk: int) -> Response:
         data = self.AssignmentSubmitInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        assignment = self.own_assignment(request, pk)
+        assignment = assignment_for_submit(
+            assignment_id=pk, annotator=request.user, project=self.project
+        )
+        if assignment is None:
+            raise NotFound()
         annotation, created = annotation_submit_created(
             assignment=assignment,
             labels=data.validated_data["labels"],

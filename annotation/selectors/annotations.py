@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.core.cache import cache
+from django.db import connection
 from django.db.models import (
     Count,
     Exists,
@@ -14,7 +15,6 @@ from django.db.models import (
     Prefetch,
     Q,
     QuerySet,
-    prefetch_related_objects,
 )
 from django.utils import timezone
 
@@ -32,6 +32,7 @@ from annotation.models import (
     Turn,
     User,
 )
+from annotation.selectors.rows import model_columns, model_from_row
 
 
 @dataclass
@@ -130,11 +131,24 @@ def item_for_labeling(*, item_id: int, kind: str | None = None) -> Item:
 
 def item_parts_load(*, item: Item, kind: str) -> Item:
     """`item_for_labeling` for an item already read (the claim returns its row): its kind's
-    shown parts prefetched, one query per part relation."""
-    prefetches = [
-        Prefetch(p, queryset=_PART_QUERYSETS[p].all()) for p in LABEL_KINDS[kind].shown_parts
-    ]
-    prefetch_related_objects([item], *prefetches)
+    shown parts, one plain query per part relation, cached on the item as prefetch_related
+    leaves them."""
+    cache = getattr(item, "_prefetched_objects_cache", None)
+    if cache is None:
+        cache = item._prefetched_objects_cache = {}  # type: ignore[attr-defined]
+    for name in LABEL_KINDS[kind].shown_parts:
+        model = Item._meta.get_field(name).related_model
+        with connection.cursor() as cur:
+            cur.execute(
+                f"SELECT {model_columns(model, 't')} FROM {model._meta.db_table} t "  # noqa: S608
+                'WHERE t.item_id = %s ORDER BY t."index"',
+                [item.id],
+            )
+            rows = [model_from_row(model, r) for r in cur.fetchall()]
+        related = getattr(item, name).all()
+        related._result_cache = rows
+        related._prefetch_done = True
+        cache[name] = related
     return item
 
 
@@ -156,6 +170,29 @@ def assignment_for_annotator(*, assignment_id: int, annotator: User) -> Assignme
         .filter(id=assignment_id, annotator=annotator)
         .first()
     )
+
+
+def assignment_for_submit(
+    *, assignment_id: int, annotator: User, project: Project
+) -> Assignment | None:
+    """The caller's assignment in `project` with its item (what a submit needs), else None.
+    Plain SQL: every submit starts here."""
+    a, i = Assignment._meta.db_table, Item._meta.db_table
+    with connection.cursor() as cur:
+        cur.execute(
+            f"SELECT {model_columns(Assignment, 'a')}, {model_columns(Item, 'i')} "  # noqa: S608
+            f"FROM {a} a JOIN {i} i ON i.id = a.item_id "
+            "WHERE a.id = %s AND a.annotator_id = %s AND a.project_id = %s",
+            [assignment_id, annotator.id, project.id],
+        )
+        row = cur.fetchone()
+    if row is None:
+        return None
+    n = len(Assignment._meta.concrete_fields)
+    assignment = model_from_row(Assignment, row[:n])
+    assignment.item = model_from_row(Item, row[n:])
+    assignment.project = project
+    return assignment
 
 
 def assignment_of_annotation(*, annotation: Annotation) -> Assignment | None:

@@ -13,6 +13,7 @@ A submit carrying a client token that was already used on that annotation change
 # value goes in as a parameter.
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Mapping
 from datetime import datetime
@@ -160,19 +161,28 @@ def _submit_locked(
 # --- PostgreSQL: a first submit in one statement ------------------------------------------------
 
 
+@functools.cache
+def _insert_fields(model: type[Model], skip: tuple[str, ...]) -> tuple[tuple[Any, ...], ...]:
+    """(field, quoted column, typed placeholder) of a model's concrete fields but the primary
+    key and `skip`, worked out once per model."""
+    return tuple(
+        (f, f'"{f.column}"', f"%s::{f.db_type(connection)}")
+        for f in model._meta.concrete_fields
+        if not f.primary_key and f.name not in skip
+    )
+
+
 def _insert_values(
     obj: Model, *, skip: tuple[str, ...] = ()
 ) -> tuple[list[str], list[str], list[Any]]:
     """(columns, typed placeholders, values) of a new row's concrete fields, as `save` would
     write them (auto_now_add applied), leaving out the primary key and `skip`."""
-    columns, marks, values = [], [], []
-    for f in obj._meta.concrete_fields:
-        if f.primary_key or f.name in skip:
-            continue
-        columns.append(f'"{f.column}"')
-        marks.append(f"%s::{f.db_type(connection)}")
-        values.append(f.get_db_prep_save(f.pre_save(obj, True), connection))
-    return columns, marks, values
+    fields = _insert_fields(type(obj), skip)
+    return (
+        [c for _, c, _ in fields],
+        [m for _, _, m in fields],
+        [f.get_db_prep_save(f.pre_save(obj, True), connection) for f, _, _ in fields],
+    )
 
 
 def _submit_pg(

@@ -21,7 +21,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Count, F, IntegerField, Model, OuterRef, Q, Subquery, Value
+from django.db.models import Count, F, IntegerField, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -29,6 +29,7 @@ from annotation.errors import ApplicationError
 from annotation.kinds import label_kind_for
 from annotation.models import Assignment, Candidate, Item, Project, Suggestion, User
 from annotation.selectors.gold import project_quality_settings
+from annotation.selectors.rows import model_columns, model_from_row
 
 _rng = random.SystemRandom()
 
@@ -130,10 +131,6 @@ def assignment_claim_next(
 _CLAIM_ATTEMPTS = 5
 
 
-def _columns(model: type[Model], alias: str) -> str:
-    return ", ".join(f'{alias}."{f.column}"' for f in model._meta.concrete_fields)
-
-
 @functools.cache
 def _claim_sql(*, skip_locked: bool, pairs: bool) -> str:
     """One statement: the oldest lease the annotator holds (not excluded), else the first open
@@ -198,7 +195,7 @@ WITH held AS (
     UNION ALL
     SELECT h.*, false, false FROM {a} h WHERE h.id = (SELECT id FROM held)
 )
-SELECT {_columns(Assignment, "got")}, {_columns(Item, "i")},
+SELECT {model_columns(Assignment, "got")}, {model_columns(Item, "i")},
     EXISTS (SELECT 1 FROM {s} sg WHERE sg.item_id = i.id), got.fresh, got.inserted
 FROM got JOIN {i} i ON i.id = got.item_id
 """  # noqa: S608
@@ -243,10 +240,8 @@ def _claim_pg(
                 row = cur.fetchone()
             if row is None:
                 return None
-            assignment = Assignment.from_db(
-                connection.alias, [f.attname for f in a_fields], row[:na]
-            )
-            item = Item.from_db(connection.alias, [f.attname for f in i_fields], row[na : na + ni])
+            assignment = model_from_row(Assignment, row[:na])
+            item = model_from_row(Item, row[na : na + ni])
             has_suggestions, fresh, inserted = row[na + ni :]
             if fresh and not _slots_hold(cur, item_id=item.id, now=now, overlap=project.overlap):
                 if inserted:
