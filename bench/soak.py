@@ -16,6 +16,10 @@ time for `--minutes`:
 - one labeling job: `mc_estimate` on a tiny random Llama built in a temporary folder (the
   same one the worker-crash test uses), 24 items in chunks of 4 (the `gpu` worker).
 
+Before that, a warm-up that is not counted: one small job (4 items) and one export, so that
+the first reading of RSS is taken after the workers have loaded torch, the model and the
+exporters (what a worker keeps for its life); the runs of the warm-up are counted as runs.
+
 Then, once the runs have ended (or `--grace` seconds passed): errors (HTTP errors of the
 annotators and of the REST calls), annotations lost or duplicated (the submits the clients saw
 against the database), items above k, runs not finished (not `succeeded`), and the resident
@@ -201,8 +205,27 @@ def main() -> None:
         if any(p.poll() is not None for p in procs.values()):
             raise SystemExit("a server exited at start")
         rest = Rest(port, manager_token)
-        # Warm-up: each annotator claims once (every web worker loads its code paths).
         humans = [Human(t, seed=i) for i, t in enumerate(setup["tokens"])]
+        # Warm-up, not counted: one small job and one export, so that the workers have
+        # loaded what they keep (torch and the model, the exporters) before RSS is first read.
+        warm_job = labeling_job_create(
+            project=project, kind="mc_estimate", model_name=str(model_dir), chunk_size=4,
+            limit=4, params={"n_rollouts": 2, "max_new_tokens": 16},
+        )  # fmt: skip
+        warm_export = rest.call("POST", f"/api/v1/projects/{SLUG}/exports/",
+                                json.dumps({"format": "trl_stepwise"}).encode(),
+                                "application/json")  # fmt: skip
+        warm_deadline = time.monotonic() + 300
+        if warm_export is not None:
+            rest.run_until_ended(f"/api/v1/projects/{SLUG}/exports/{warm_export['id']}/",
+                                 warm_deadline)  # fmt: skip
+        while time.monotonic() < warm_deadline:
+            warm_job.refresh_from_db()
+            if warm_job.status in ("succeeded", "failed", "cancelled"):
+                break
+            time.sleep(1.0)
+        result["warm_up"] = {"job": warm_job.status,
+                             "export": (warm_export or {}).get("status", "not started")}  # fmt: skip
         rss_start = {role: rss_mb(p.pid) for role, p in procs.items()}
         result["load_average_before"] = load_average()
         deadline = time.monotonic() + args.minutes * 60 + args.grace

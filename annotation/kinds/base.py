@@ -277,7 +277,7 @@ class LabelKind(ABC):
 
     def label_rows(
         self, *, labels: Labels, parts: Parts, left_candidate_id: int | None = None
-    ) -> list[Model] | None:
+    ) -> Sequence[Model] | None:
         """The label rows `write` inserts for `labels` (unsaved, without their annotation),
         so a first submit can insert them in the same statement as the annotation (see
         `annotation.services.annotations`). None: this kind has no such list; its submit

@@ -196,16 +196,24 @@ class PreferencePairs(LabelKind):
             )
             PreferenceLabel.objects.filter(annotation=annotation).delete()
             PrincipleRating.objects.filter(annotation=annotation).delete()
-        rows = self.label_rows(labels=labels, parts=parts, left_candidate_id=left_candidate_id)
-        for row in rows:
+        pref, *principles = self._rows(labels, parts, left_candidate_id)
+        pref.annotation = annotation
+        pref.save()
+        for row in principles:
             row.annotation = annotation
-        rows[0].save()
-        PrincipleRating.objects.bulk_create(rows[1:])
+        PrincipleRating.objects.bulk_create(principles)
 
     def label_rows(
         self, *, labels: Labels, parts: Parts, left_candidate_id: int | None = None
     ) -> list[Model]:
         """The preference row, then one row per principle rating."""
+        pref, *principles = self._rows(labels, parts, left_candidate_id)
+        return [pref, *principles]
+
+    @staticmethod
+    def _rows(
+        labels: Labels, parts: Parts, left_candidate_id: int | None
+    ) -> tuple[PreferenceLabel, *tuple[PrincipleRating, ...]]:
         pref = PreferenceLabel(
             candidate_a_id=parts[labels["candidate_a"]].id,
             candidate_b_id=parts[labels["candidate_b"]].id,
@@ -220,7 +228,7 @@ class PreferencePairs(LabelKind):
             )
             for p in labels["principles"]
         ]
-        return [pref, *principles]
+        return (pref, *principles)
 
     def read(self, annotation: Annotation) -> Labels:
         prefs = list(annotation.preference_labels.select_related("candidate_a", "candidate_b"))

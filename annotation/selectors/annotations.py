@@ -137,7 +137,7 @@ def item_parts_load(*, item: Item, kind: str) -> Item:
     if cache is None:
         cache = item._prefetched_objects_cache = {}  # type: ignore[attr-defined]
     for name in LABEL_KINDS[kind].shown_parts:
-        model = Item._meta.get_field(name).related_model
+        model: Any = Item._meta.get_field(name).related_model
         with connection.cursor() as cur:
             cur.execute(
                 f"SELECT {model_columns(model, 't')} FROM {model._meta.db_table} t "  # noqa: S608

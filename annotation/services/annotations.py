@@ -286,7 +286,7 @@ def _submit_pg(
         annotation.item = assignment.item
     revision.id, revision.annotation = revision_id, annotation
     # As prefetch_related leaves it: the response reads the labels without a query.
-    cached = annotation.revisions.all()
+    cached: Any = annotation.revisions.all()
     cached._result_cache = [revision]
     cached._prefetch_done = True
     annotation._prefetched_objects_cache = {"revisions": cached}  # type: ignore[attr-defined]

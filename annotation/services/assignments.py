@@ -217,7 +217,7 @@ def _claim_pg(
     not seen. So a new lease is checked in a fresh statement: when done + open leases exceed
     k, ours is withdrawn and the claim tried again (each racer checks after its own lease is
     committed, so of two racers at least the later one sees both; k is never exceeded)."""
-    params = {
+    params: dict[str, Any] = {
         "user": annotator.id,
         "project": project.id,
         "now": now,
