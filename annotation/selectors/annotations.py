@@ -132,12 +132,18 @@ def item_for_labeling(*, item_id: int, kind: str | None = None) -> Item:
 def item_parts_load(*, item: Item, kind: str) -> Item:
     """`item_for_labeling` for an item already read (the claim returns its row): its kind's
     shown parts, one plain query per part relation, cached on the item as prefetch_related
-    leaves them."""
+    leaves them; none for a relation the claim found empty (`empty_parts`)."""
     cache = getattr(item, "_prefetched_objects_cache", None)
     if cache is None:
         cache = item._prefetched_objects_cache = {}  # type: ignore[attr-defined]
+    empty = getattr(item, "empty_parts", set())
     for name in LABEL_KINDS[kind].shown_parts:
         model: Any = Item._meta.get_field(name).related_model
+        if name in empty:
+            related = getattr(item, name).all()
+            related._result_cache, related._prefetch_done = [], True
+            cache[name] = related
+            continue
         with connection.cursor() as cur:
             cur.execute(
                 f"SELECT {model_columns(model, 't')} FROM {model._meta.db_table} t "  # noqa: S608

@@ -132,11 +132,13 @@ _CLAIM_ATTEMPTS = 5
 
 
 @functools.cache
-def _claim_sql(*, skip_locked: bool, pairs: bool) -> str:
+def _claim_sql(*, skip_locked: bool, pairs: bool, extra_parts: tuple[str, ...] = ()) -> str:
     """One statement: the oldest lease the annotator holds (not excluded), else the first open
     item (highest priority, then oldest) row-locked with SKIP LOCKED and leased by an upsert
     (which renews an expired lease of ours). Returns the assignment's columns, the item's,
-    whether the item has suggestions, and whether the lease is new (to verify)."""
+    whether the item has suggestions, and whether the lease is new (to verify); then, for
+    each of `extra_parts` (item relations shown beside the labeled parts), whether the item
+    has any."""
     a, i = Assignment._meta.db_table, Item._meta.db_table
     c, s = Candidate._meta.db_table, Suggestion._meta.db_table
     lock = "FOR NO KEY UPDATE OF i" + (" SKIP LOCKED" if skip_locked else "")
@@ -156,6 +158,11 @@ def _claim_sql(*, skip_locked: bool, pairs: bool) -> str:
         Assignment.Status.ACTIVE.value, Assignment.Status.SUBMITTED.value,
         Assignment.Status.SKIPPED.value,
     )  # fmt: skip
+    tables = [Item._meta.get_field(n).related_model._meta.db_table for n in extra_parts]  # type: ignore[union-attr]
+    extra = "".join(
+        f", EXISTS (SELECT 1 FROM {t} xp WHERE xp.item_id = i.id)"  # noqa: S608
+        for t in tables
+    )
     # Table names and constants only; values go in as parameters.
     return f"""
 WITH held AS (
@@ -196,7 +203,7 @@ WITH held AS (
     SELECT h.*, false, false FROM {a} h WHERE h.id = (SELECT id FROM held)
 )
 SELECT {model_columns(Assignment, "got")}, {model_columns(Item, "i")},
-    EXISTS (SELECT 1 FROM {s} sg WHERE sg.item_id = i.id), got.fresh, got.inserted
+    EXISTS (SELECT 1 FROM {s} sg WHERE sg.item_id = i.id), got.fresh, got.inserted{extra}
 FROM got JOIN {i} i ON i.id = got.item_id
 """  # noqa: S608
 
@@ -226,23 +233,26 @@ def _claim_pg(
         "exclude": [int(x) for x in exclude_ids],
         "overlap": project.overlap,
     }
-    pairs = label_kind_for(project).compares_pairs
+    kind = label_kind_for(project)
+    pairs = kind.compares_pairs
+    extra = tuple(p for p in kind.shown_parts if p != kind.part_name)
     a_fields, i_fields = Assignment._meta.concrete_fields, Item._meta.concrete_fields
     na, ni = len(a_fields), len(i_fields)
     for _ in range(_CLAIM_ATTEMPTS):
         with connection.cursor() as cur:
-            cur.execute(_claim_sql(skip_locked=True, pairs=pairs), params)
+            cur.execute(_claim_sql(skip_locked=True, pairs=pairs, extra_parts=extra), params)
             row = cur.fetchone()
             if row is None:
                 # Every open item may just be locked by a claim or submit in flight: wait for
                 # those locks once rather than wrongly answer "nothing left".
-                cur.execute(_claim_sql(skip_locked=False, pairs=pairs), params)
+                cur.execute(_claim_sql(skip_locked=False, pairs=pairs, extra_parts=extra), params)
                 row = cur.fetchone()
             if row is None:
                 return None
             assignment = model_from_row(Assignment, row[:na])
             item = model_from_row(Item, row[na : na + ni])
-            has_suggestions, fresh, inserted = row[na + ni :]
+            has_suggestions, fresh, inserted = row[na + ni : na + ni + 3]
+            present = row[na + ni + 3 :]
             if fresh and not _slots_hold(cur, item_id=item.id, now=now, overlap=project.overlap):
                 if inserted:
                     cur.execute(f"DELETE FROM {Assignment._meta.db_table} WHERE id = %s", [assignment.id])  # noqa: S608 - constant SQL  # fmt: skip
@@ -251,6 +261,8 @@ def _claim_pg(
                 continue
         item.project = project
         item.has_suggestions = has_suggestions  # type: ignore[attr-defined]
+        # Relations the item has no rows in: shown empty without a query.
+        item.empty_parts = {n for n, has in zip(extra, present, strict=True) if not has}  # type: ignore[attr-defined]
         assignment.item = item
         assignment.project = project
         return assignment

@@ -20,9 +20,9 @@ from annotation.services.imports import dataset_import
 
 # PostgreSQL (production): token+user, project with role, the claim (held lease, candidate
 # with SKIP LOCKED, the lease upsert: one statement returning the item row), the fresh check
-# of the item's slots, the item's parts (suggestions only when the item has some).
-# Preference: +1, its dialogue turns beside its candidates.
-CLAIM_QUERIES = {"step_labels": 5, "dialogue_coding": 5, "preference": 6}
+# of the item's slots, the item's parts (suggestions only when the item has some; the
+# dialogue turns of a preference item only when it has some: these have none).
+CLAIM_QUERIES = {"step_labels": 5, "dialogue_coding": 5, "preference": 5}
 # token+user, project with role, assignment, part ids (to validate), then one statement: the
 # assignment and item rows locked, annotation, label rows, revision 1, assignment and item
 # counters. The response's labels are the revision just written (no query).
@@ -122,3 +122,26 @@ def test_my_annotations_page_is_constant(make_project, member, django_assert_num
     with django_assert_num_queries(4):
         page = client.get(f"{base}/annotations/mine/")
     assert len(page.json()["results"]) == 3
+
+
+@pytest.mark.postgres
+def test_preference_turns_are_read_only_when_the_item_has_some(
+    make_project, member, django_assert_num_queries
+):
+    project = make_project(kind="preference", overlap=1)
+    record = {
+        "external_id": "ctx",
+        "prompt": "p",
+        "turns": [{"speaker": "client", "text": "I feel stuck."}],
+        "candidates": [{"text": "c0"}, {"text": "c1"}],
+    }
+    stream = io.BytesIO((json.dumps(record) + "\n").encode())
+    assert dataset_import(project=project, dataset_name="d", fmt="native", stream=stream).ok
+    client = APIClient()
+    user = member(project, Role.ANNOTATOR)
+    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
+    with django_assert_num_queries(CLAIM_QUERIES["preference"] + 1):
+        claimed = client.post(f"/api/v1/projects/{project.slug}/assignments/next/", {}, format="json")  # fmt: skip
+    item = claimed.json()["item"]
+    assert [t["text"] for t in item["turns"]] == ["I feel stuck."]
+    assert [c["text"] for c in item["candidates"]] == ["c0", "c1"]
