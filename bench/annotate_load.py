@@ -590,8 +590,8 @@ def _proc_stat(pid: str) -> tuple[str, int, float] | None:
 
 
 class CpuSampler:
-    """CPU seconds spent during a phase by the gunicorn workers, PostgreSQL's processes and
-    this load generator: on a shared machine this says whose the cycles were. Sampled twice
+    """CPU seconds spent during a phase by the gunicorn workers, the PostgreSQL backends of the
+    benchmark's database and this load generator: on a shared machine this says whose the cycles were. Sampled twice
     a second per process, so a database connection that is recycled mid-phase
     (CONN_MAX_AGE) still counts up to its last sample."""
 
@@ -607,7 +607,14 @@ class CpuSampler:
         if ppid == self.server_pid or int(pid) == self.server_pid:
             return "app"
         if comm == "postgres":
-            return "postgres"
+            # Only the backends of the benchmark's database ("postgres: user db host(port)
+            # ..."): other sessions' databases on a shared server are "other" load.
+            db = os.environ.get("DATABASE_URL", "").rsplit("/", 1)[-1]
+            try:
+                cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+            except OSError:
+                return None
+            return "postgres" if f" {db} " in cmdline else None
         if int(pid) == os.getpid():
             return "load_generator"
         return None
@@ -875,7 +882,11 @@ def open_loop(
     everything.merge(warm_stats)
     results = []
     largest_holding = 0
-    for level, n in enumerate(sorted(levels) if args.search else levels):
+    queue = sorted(levels) if args.search else list(levels)
+    level = 0
+    while queue:
+        n = queue.pop(0)
+        level += 1
         stats, summary, _ = open_loop_level(
             port, server_pid, tokens, n, args.minutes * 60, mean_s=args.mean_s, seed=level + 1
         )
@@ -887,7 +898,10 @@ def open_loop(
         if summary["holds_goal"]:
             largest_holding = max(largest_holding, n)
         elif args.search:
-            break
+            if largest_holding == 0 and n >= 20:
+                queue = [n // 2]  # not even the lowest level: halve until one holds
+            else:
+                break
     return {
         "levels": results,
         "largest_annotators_holding_goal": largest_holding,
