@@ -270,6 +270,40 @@ class Stats:
         self.lag_ms += other.lag_ms
 
 
+# A kept-alive connection the server closed while idle (gunicorn's threaded workers close
+# after 2 s): the request never reached the server, so it is sent again on a new connection,
+# as browsers do.
+_STALE = (BrokenPipeError, ConnectionResetError, http.client.RemoteDisconnected)
+
+
+def send(
+    conn: http.client.HTTPConnection,
+    method: str,
+    path: str,
+    body: bytes | None,
+    headers: dict[str, str],
+) -> tuple[http.client.HTTPResponse, bytes]:
+    reused = conn.sock is not None
+    try:
+        conn.request(method, path, body=body, headers=headers)
+        response = conn.getresponse()
+        return response, response.read()
+    except _STALE:
+        conn.close()
+        if not reused:
+            raise
+    except (OSError, http.client.HTTPException):
+        conn.close()
+        raise
+    try:
+        conn.request(method, path, body=body, headers=headers)
+        response = conn.getresponse()
+        return response, response.read()
+    except (OSError, http.client.HTTPException):
+        conn.close()
+        raise
+
+
 class Annotator:
     """One simulated annotator on one keep-alive HTTP connection (gunicorn's sync workers
     close it after each response; http.client reconnects, as a browser would)."""
@@ -287,13 +321,7 @@ class Annotator:
         self, method: str, path: str, body: bytes | None = None, headers: dict | None = None
     ) -> tuple[int, bytes, dict[str, str], float]:
         started = time.perf_counter()
-        try:
-            self.conn.request(method, path, body=body, headers=headers or {})
-            response = self.conn.getresponse()
-            data = response.read()
-        except (OSError, http.client.HTTPException):
-            self.conn.close()
-            raise
+        response, data = send(self.conn, method, path, body, headers or {})
         elapsed = (time.perf_counter() - started) * 1000
         return response.status, data, dict(response.getheaders()), elapsed
 
@@ -435,14 +463,7 @@ class ThreadConnections:
         if conn is None:
             conn = self.local.conn = http.client.HTTPConnection(HOST, self.port, timeout=60)
         started = time.perf_counter()
-        try:
-            conn.request(method, path, body=body, headers=headers)
-            response = conn.getresponse()
-            data = response.read()
-        except (OSError, http.client.HTTPException):
-            conn.close()
-            self.local.conn = None
-            raise
+        response, data = send(conn, method, path, body, headers)
         return response.status, data, (time.perf_counter() - started) * 1000
 
 

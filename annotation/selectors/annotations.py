@@ -136,7 +136,7 @@ def item_parts_load(*, item: Item, kind: str) -> Item:
     cache = getattr(item, "_prefetched_objects_cache", None)
     if cache is None:
         cache = item._prefetched_objects_cache = {}  # type: ignore[attr-defined]
-    empty = getattr(item, "empty_parts", set())
+    empty: set[str] = getattr(item, "empty_parts", set())
     for name in LABEL_KINDS[kind].shown_parts:
         model: Any = Item._meta.get_field(name).related_model
         if name in empty:
