@@ -217,8 +217,9 @@ def main() -> None:
                                 "application/json")  # fmt: skip
         warm_deadline = time.monotonic() + 300
         if warm_export is not None:
-            rest.run_until_ended(f"/api/v1/projects/{SLUG}/exports/{warm_export['id']}/",
-                                 warm_deadline)  # fmt: skip
+            warm_export = rest.run_until_ended(
+                f"/api/v1/projects/{SLUG}/exports/{warm_export['id']}/", warm_deadline
+            )
         while time.monotonic() < warm_deadline:
             warm_job.refresh_from_db()
             if warm_job.status in ("succeeded", "failed", "cancelled"):
