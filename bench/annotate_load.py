@@ -26,6 +26,7 @@ here also runs PostgreSQL and this load generator. Last line: one JSON object.
 from __future__ import annotations
 
 import argparse
+import heapq
 import http.client
 import json
 import os
@@ -40,6 +41,7 @@ import tempfile
 import threading
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -69,8 +71,9 @@ def prepare(*, n_items: int, overlap: int, annotators: int, password: str) -> di
     from annotation.services.imports import dataset_import
     from annotation.services.projects import project_create
 
-    with connection.cursor() as cur:
-        cur.execute("TRUNCATE annotation_project RESTART IDENTITY CASCADE")
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cur:
+            cur.execute("TRUNCATE annotation_project RESTART IDENTITY CASCADE")
     User.objects.filter(username__startswith=USER_PREFIX).delete()
     project = project_create(
         name="Bench annotate",
@@ -91,12 +94,15 @@ def prepare(*, n_items: int, overlap: int, annotators: int, password: str) -> di
     import_s = time.perf_counter() - started
     hashed = make_password(password)  # one hash for all: PBKDF2 is slow by design
     users = User.objects.bulk_create(
-        User(username=f"{USER_PREFIX}{i:02d}", password=hashed) for i in range(annotators)
+        User(username=f"{USER_PREFIX}{i:04d}", password=hashed) for i in range(annotators)
     )
     Membership.objects.bulk_create(
         Membership(project=project, user=u, role=Role.ANNOTATOR) for u in users
     )
-    tokens = [Token.objects.create(user=u).key for u in users]
+    tokens = [
+        t.key
+        for t in Token.objects.bulk_create(Token(user=u, key=Token.generate_key()) for u in users)
+    ]
     with connection.cursor() as cur:
         cur.execute("ANALYZE")
     return {
@@ -189,20 +195,46 @@ def start_gunicorn(
         "--log-level", "warning", "--chdir", str(ROOT),
     ]  # fmt: skip
     proc = subprocess.Popen(cmd, env=env, cwd=ROOT, start_new_session=True)
+    wait_until_up(proc, port)
+    return proc
+
+
+def start_embedded(*, database_url: str, port: int) -> subprocess.Popen:
+    """The web server of `make run` (run_embedded's own command line) with the embedded
+    settings as a new user gets them: SQLite, DEBUG as the embedded default has it."""
+    from annotation.management.commands.run_embedded import web_server_argv
+
+    env = {k: v for k, v in os.environ.items() if k != "DJANGO_DEBUG"}
+    env.update(
+        DJANGO_SETTINGS_MODULE="config.settings.embedded",
+        DATABASE_URL=database_url,
+        CELERY_BROKER_URL="memory://",
+        STEPWISE_API_THROTTLE_ANON="",
+        STEPWISE_API_THROTTLE_USER="",
+        STEPWISE_API_THROTTLE_LOGIN="",
+    )
+    proc = subprocess.Popen(
+        web_server_argv(f"{HOST}:{port}"), env=env, cwd=ROOT, start_new_session=True
+    )
+    wait_until_up(proc, port)
+    return proc
+
+
+def wait_until_up(proc: subprocess.Popen, port: int) -> None:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise SystemExit(f"gunicorn exited with {proc.returncode}")
+            raise SystemExit(f"the server exited with {proc.returncode}")
         try:
             conn = http.client.HTTPConnection(HOST, port, timeout=5)
             conn.request("GET", "/healthz")
             conn.getresponse().read()
             conn.close()
-            return proc
+            return
         except OSError:
             time.sleep(0.2)
     stop_gunicorn(proc)
-    raise SystemExit("gunicorn did not answer within 60 s")
+    raise SystemExit("the server did not answer within 60 s")
 
 
 def stop_gunicorn(proc: subprocess.Popen) -> None:
@@ -226,6 +258,7 @@ class Stats:
     submitted_ids: list[int] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     exhausted: int = 0
+    lag_ms: list[float] = field(default_factory=list)
 
     def merge(self, other: Stats) -> None:
         self.claim_ms += other.claim_ms
@@ -234,6 +267,41 @@ class Stats:
         self.submitted_ids += other.submitted_ids
         self.errors += other.errors
         self.exhausted += other.exhausted
+        self.lag_ms += other.lag_ms
+
+
+# A kept-alive connection the server closed while idle (gunicorn's threaded workers close
+# after 2 s): the request never reached the server, so it is sent again on a new connection,
+# as browsers do.
+_STALE = (BrokenPipeError, ConnectionResetError, http.client.RemoteDisconnected)
+
+
+def send(
+    conn: http.client.HTTPConnection,
+    method: str,
+    path: str,
+    body: bytes | None,
+    headers: dict[str, str],
+) -> tuple[http.client.HTTPResponse, bytes]:
+    reused = conn.sock is not None
+    try:
+        conn.request(method, path, body=body, headers=headers)
+        response = conn.getresponse()
+        return response, response.read()
+    except _STALE:
+        conn.close()
+        if not reused:
+            raise
+    except (OSError, http.client.HTTPException):
+        conn.close()
+        raise
+    try:
+        conn.request(method, path, body=body, headers=headers)
+        response = conn.getresponse()
+        return response, response.read()
+    except (OSError, http.client.HTTPException):
+        conn.close()
+        raise
 
 
 class Annotator:
@@ -253,13 +321,7 @@ class Annotator:
         self, method: str, path: str, body: bytes | None = None, headers: dict | None = None
     ) -> tuple[int, bytes, dict[str, str], float]:
         started = time.perf_counter()
-        try:
-            self.conn.request(method, path, body=body, headers=headers or {})
-            response = self.conn.getresponse()
-            data = response.read()
-        except (OSError, http.client.HTTPException):
-            self.conn.close()
-            raise
+        response, data = send(self.conn, method, path, body, headers or {})
         elapsed = (time.perf_counter() - started) * 1000
         return response.status, data, dict(response.getheaders()), elapsed
 
@@ -373,6 +435,143 @@ def run_phase(
     return total, elapsed
 
 
+# --- open loop: annotators at human pace ------------------------------------------------------
+
+
+class Human:
+    """One simulated person: works on the item they hold for an exponentially distributed
+    time (mean `mean_s`), then submits it and claims the next, whatever the server's
+    response times were (an open loop: the schedule never waits for the server). Requests go
+    out on the dispatcher's threads, each with its own connection."""
+
+    def __init__(self, token: str, seed: int) -> None:
+        self.headers = {"Authorization": f"Token {token}", "Content-Type": "application/json"}
+        self.rng = random.Random(seed)
+        self.held: dict[str, Any] | None = None
+        self.lock = threading.Lock()
+
+
+class ThreadConnections:
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.local = threading.local()
+
+    def request(
+        self, method: str, path: str, body: bytes | None, headers: dict[str, str]
+    ) -> tuple[int, bytes, float]:
+        conn = getattr(self.local, "conn", None)
+        if conn is None:
+            conn = self.local.conn = http.client.HTTPConnection(HOST, self.port, timeout=60)
+        started = time.perf_counter()
+        response, data = send(conn, method, path, body, headers)
+        return response.status, data, (time.perf_counter() - started) * 1000
+
+
+def human_step(conns: ThreadConnections, human: Human, stats: Stats, due: float) -> None:
+    """Submit the item the person holds (if any), then claim the next."""
+    base = f"/api/v1/projects/{SLUG}/assignments"
+    with human.lock:
+        stats.lag_ms.append(max(0.0, (time.perf_counter() - due) * 1000))
+        try:
+            if human.held is not None:
+                steps = human.held["item"]["steps"]
+                labels = {"steps": [
+                    {"index": s["index"], "rating": human.rng.choice((-1, 0, 1, 1, 1))}
+                    for s in steps
+                ]}  # fmt: skip
+                payload = json.dumps({"labels": labels, "client_token": uuid.uuid4().hex,
+                                      "active_ms": human.rng.randint(5_000, 60_000)}).encode()  # fmt: skip
+                status, body, ms = conns.request(
+                    "POST", f"{base}/{human.held['id']}/submit/", payload, human.headers
+                )
+                human.held = None
+                if status == 201:
+                    stats.submit_ms.append(ms)
+                    stats.submitted_ids.append(json.loads(body)["id"])
+                else:
+                    stats.errors.append(f"submit {status}: {body[:200]!r}")
+            status, body, ms = conns.request("POST", f"{base}/next/", b"{}", human.headers)
+            if status == 204:
+                stats.exhausted += 1
+            elif status == 200:
+                stats.claim_ms.append(ms)
+                human.held = json.loads(body)
+            else:
+                stats.errors.append(f"claim {status}: {body[:200]!r}")
+        except Exception as exc:  # noqa: BLE001 - a dropped connection is a benchmark error
+            stats.errors.append(f"{type(exc).__name__}: {exc}")
+
+
+def run_open_loop(
+    port: int, humans: list[Human], seconds: float, *, mean_s: float, threads: int
+) -> tuple[Stats, float]:
+    """Each person's items arrive as a Poisson process (exponential gaps, mean `mean_s`); the
+    first one after an exponential wait too, so the start is not a burst. Steps are handed to
+    a pool of `threads` workers at their due time; `lag_ms` says how late a step started
+    (the load generator keeping up, or one person's previous step still in flight)."""
+    conns = ThreadConnections(port)
+    stats = Stats()
+    pool = ThreadPoolExecutor(max_workers=threads)
+    started = time.perf_counter()
+    end = started + seconds
+    heap = [(started + h.rng.expovariate(1 / mean_s), i) for i, h in enumerate(humans)]
+    heapq.heapify(heap)
+    futures = []
+    while heap and heap[0][0] < end:
+        due, i = heapq.heappop(heap)
+        wait = due - time.perf_counter()
+        if wait > 0:
+            time.sleep(wait)
+        futures.append(pool.submit(human_step, conns, humans[i], stats, due))
+        heapq.heappush(heap, (due + humans[i].rng.expovariate(1 / mean_s), i))
+    pool.shutdown(wait=True)
+    for f in futures:
+        f.result()
+    return stats, time.perf_counter() - started
+
+
+def open_loop_level(
+    port: int,
+    server_pid: int,
+    tokens: list[str],
+    n: int,
+    seconds: float,
+    *,
+    mean_s: float,
+    seed: int,
+) -> tuple[Stats, dict[str, Any], dict[str, float]]:
+    humans = [Human(tokens[i], seed=seed * 100_000 + i) for i in range(n)]
+    threads = max(16, min(128, n // 10))
+    cpu_before = cpu_busy()
+    with CpuSampler(server_pid) as sampler:
+        stats, elapsed = run_open_loop(port, humans, seconds, mean_s=mean_s, threads=threads)
+    cpu_after = cpu_busy()
+    summary = summarize(stats, elapsed)
+    summary["annotators"] = n
+    summary["mean_s_per_item"] = mean_s
+    summary["offered_items_per_s"] = round(n / mean_s, 1)
+    summary["dispatch_lag_ms"] = percentiles(stats.lag_ms)
+    summary["exhausted"] = stats.exhausted
+    summary["machine_cpu_busy"] = round(
+        (cpu_after[0] - cpu_before[0]) / max(1, cpu_after[1] - cpu_before[1]), 2
+    )
+    cycles = max(1, len(stats.submit_ms))
+    summary["cpu_ms_per_cycle"] = {
+        role: round(sec * 1000 / cycles, 1) for role, sec in sampler.seconds().items()
+    }
+    return stats, summary, sampler.seconds()
+
+
+def level_holds(summary: dict[str, Any], goal_ms: float) -> bool:
+    claim, submit = summary["claim_render_ms"], summary["submit_ms"]
+    return (
+        summary["errors"] == 0
+        and claim.get("n", 0) > 0
+        and claim["p95"] < goal_ms
+        and submit.get("p95", 0) < goal_ms
+    )
+
+
 def percentiles(values: list[float]) -> dict[str, float | int]:
     if not values:
         return {"n": 0}
@@ -412,8 +611,8 @@ def _proc_stat(pid: str) -> tuple[str, int, float] | None:
 
 
 class CpuSampler:
-    """CPU seconds spent during a phase by the gunicorn workers, PostgreSQL's processes and
-    this load generator: on a shared machine this says whose the cycles were. Sampled twice
+    """CPU seconds spent during a phase by the gunicorn workers, the PostgreSQL backends of the
+    benchmark's database and this load generator: on a shared machine this says whose the cycles were. Sampled twice
     a second per process, so a database connection that is recycled mid-phase
     (CONN_MAX_AGE) still counts up to its last sample."""
 
@@ -429,7 +628,14 @@ class CpuSampler:
         if ppid == self.server_pid or int(pid) == self.server_pid:
             return "app"
         if comm == "postgres":
-            return "postgres"
+            # Only the backends of the benchmark's database ("postgres: user db host(port)
+            # ..."): other sessions' databases on a shared server are "other" load.
+            db = os.environ.get("DATABASE_URL", "").rsplit("/", 1)[-1]
+            try:
+                cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+            except OSError:
+                return None
+            return "postgres" if f" {db} " in cmdline else None
         if int(pid) == os.getpid():
             return "load_generator"
         return None
@@ -485,6 +691,34 @@ def summarize(stats: Stats, elapsed: float) -> dict[str, Any]:
     }
 
 
+def integrity_of(everything: Stats, *, project_id: int, overlap: int) -> dict[str, Any]:
+    db = count_database(project_id=project_id, overlap=overlap)
+    client_ids = set(everything.submitted_ids)
+    db_ids = set(db.pop("ids"))
+    integrity = {
+        **db,
+        "successful_submits": len(everything.submitted_ids),
+        "lost": len(client_ids - db_ids),
+        "unexpected": len(db_ids - client_ids),
+        "duplicate_ids_returned": len(everything.submitted_ids) - len(client_ids),
+        "done_count_matches": db["done_count_sum"] == db["annotations"],
+    }
+    integrity["ok"] = (
+        integrity["lost"] == 0
+        and integrity["unexpected"] == 0
+        and integrity["items_over_k"] == 0
+        and integrity["duplicate_item_annotator"] == 0
+        and integrity["duplicate_ids_returned"] == 0
+        and integrity["done_count_matches"]
+        and integrity["revisions"] == integrity["annotations"]
+    )
+    return integrity
+
+
+def load_average() -> list[float]:
+    return [round(x, 2) for x in os.getloadavg()]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--full", action="store_true", help="100,000 items for 60 s")
@@ -503,82 +737,141 @@ def main() -> None:
         help="pause of each annotator between submit and the next claim (default 0: closed loop)",
     )
     parser.add_argument("--no-web", action="store_true", help="skip the web labeling page")
+    parser.add_argument(
+        "--open-loop",
+        metavar="N[,N...]",
+        help="open loop instead: N annotators at human pace (each level for --minutes)",
+    )
+    parser.add_argument(
+        "--search",
+        action="store_true",
+        help="with --open-loop: go up the levels, stop at the first that misses the goal",
+    )
+    parser.add_argument("--minutes", type=float, default=1.0, help="per open-loop level")
+    parser.add_argument("--mean-s", type=float, default=30.0, help="mean seconds per item")
+    parser.add_argument(
+        "--embedded",
+        action="store_true",
+        help="the embedded default as `make run` serves it: SQLite, embedded settings, its "
+        "web server (annotation/management/commands/run_embedded.py)",
+    )
     args = parser.parse_args()
+    levels = [int(x) for x in args.open_loop.split(",")] if args.open_loop else []
     n_items = args.items or (100_000 if args.full else 5_000)
+    if levels:
+        # Each annotation takes one of k slots; room for every level with a margin.
+        offered = sum(levels if args.search else levels) * args.minutes * 60 / args.mean_s
+        n_items = max(n_items, int(offered * 1.5 / args.overlap) + 1_000)
     seconds = args.seconds or (60.0 if args.full else 15.0)
+    n_users = max([args.annotators, *levels])
 
-    database_url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_DB)
+    tmp_db = None
+    if args.embedded:
+        tmp_db = tempfile.mkdtemp(prefix="stepwise-bench-embedded-")
+        database_url = f"sqlite:///{tmp_db}/stepwise.sqlite3"
+    else:
+        database_url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_DB)
     _django.setup(database_url, migrate=True)
     password = secrets.token_urlsafe(16)
-    setup = prepare(
-        n_items=n_items, overlap=args.overlap, annotators=args.annotators, password=password
-    )
+    setup = prepare(n_items=n_items, overlap=args.overlap, annotators=n_users, password=password)
     port = free_port()
-    server = start_gunicorn(
-        database_url=database_url,
-        port=port,
-        workers=args.workers,
-        worker_class=args.worker_class,
-        threads=args.threads,
-    )
+    load_before = load_average()
+    if args.embedded:
+        server = start_embedded(database_url=database_url, port=port)
+    else:
+        server = start_gunicorn(
+            database_url=database_url,
+            port=port,
+            workers=args.workers,
+            worker_class=args.worker_class,
+            threads=args.threads,
+        )
+    result: dict[str, Any] = {
+        "bench": "annotate_load",
+        "database": "sqlite" if args.embedded else "postgresql",
+        "items": setup["items"],
+        "import_s": setup["import_s"],
+        "overlap": args.overlap,
+        "cpus": os.cpu_count(),
+        "load_average_before": load_before,
+    }
+    if args.embedded:
+        from annotation.management.commands.run_embedded import web_server_argv
+
+        result["server"] = {"embedded": " ".join(web_server_argv(f"{HOST}:{port}")[2:])}
+    else:
+        result["server"] = {
+            "gunicorn_workers": args.workers,
+            "worker_class": args.worker_class,
+            "threads": args.threads,
+            "settings": "config.settings.production",
+        }
+    everything = Stats()
     try:
-        annotators = [
-            Annotator(port, token, username, password, seed=i)
-            for i, (token, username) in enumerate(zip(setup["tokens"], setup["users"], strict=True))
-        ]
-        probe = annotators[0].request("GET", f"/projects/{SLUG}/annotate/")[0]
-        web_page = not args.no_web and probe != 404
-        if web_page:
-            for a in annotators:
-                a.login()
-        everything = Stats()
-        # Warm-up: every worker process loads the code paths and opens its DB connection.
-        warm, _ = run_phase(annotators, 3.0, web_page=web_page)
-        everything.merge(warm)
-        single, single_s = run_phase(annotators[:1], args.single_seconds, web_page=web_page)
-        everything.merge(single)
-        cpu_before = cpu_busy()
-        with CpuSampler(server.pid) as sampler:
-            load, load_s = run_phase(annotators, seconds, web_page=web_page, think_ms=args.think_ms)
-        cpu_after = cpu_busy()
-        everything.merge(load)
+        if levels:
+            result.update(
+                mode="open_loop",
+                **open_loop(args, levels, server.pid, port, setup["tokens"], everything),
+            )
+        else:
+            result.update(
+                mode="closed_loop",
+                **closed_loop(args, seconds, server.pid, port, setup, password, everything),
+            )
     finally:
         stop_gunicorn(server)
+    result["load_average_after"] = load_average()
+    result["errors_total"] = len(everything.errors)
+    result["integrity"] = integrity_of(
+        everything, project_id=setup["project_id"], overlap=args.overlap
+    )
+    ok = result["errors_total"] == 0 and result["integrity"]["ok"]
+    result["integrity_ok"] = ok
+    print(json.dumps(result))
+    if not ok:
+        raise SystemExit(1)
 
-    db = count_database(project_id=setup["project_id"], overlap=args.overlap)
-    client_ids = set(everything.submitted_ids)
-    db_ids = set(db.pop("ids"))
-    integrity = {
-        **db,
-        "successful_submits": len(everything.submitted_ids),
-        "lost": len(client_ids - db_ids),
-        "unexpected": len(db_ids - client_ids),
-        "duplicate_ids_returned": len(everything.submitted_ids) - len(client_ids),
-        "done_count_matches": db["done_count_sum"] == db["annotations"],
-    }
+
+def closed_loop(
+    args: argparse.Namespace,
+    seconds: float,
+    server_pid: int,
+    port: int,
+    setup: dict[str, Any],
+    password: str,
+    everything: Stats,
+) -> dict[str, Any]:
+    annotators = [
+        Annotator(port, token, username, password, seed=i)
+        for i, (token, username) in enumerate(
+            zip(setup["tokens"][: args.annotators], setup["users"], strict=False)
+        )
+    ]
+    probe = annotators[0].request("GET", f"/projects/{SLUG}/annotate/")[0]
+    web_page = not args.no_web and probe != 404
+    if web_page:
+        for a in annotators:
+            a.login()
+    # Warm-up: every worker process loads the code paths and opens its DB connection.
+    warm, _ = run_phase(annotators, 3.0, web_page=web_page)
+    everything.merge(warm)
+    single, single_s = run_phase(annotators[:1], args.single_seconds, web_page=web_page)
+    everything.merge(single)
+    cpu_before = cpu_busy()
+    with CpuSampler(server_pid) as sampler:
+        load, load_s = run_phase(annotators, seconds, web_page=web_page, think_ms=args.think_ms)
+    cpu_after = cpu_busy()
+    everything.merge(load)
     busy = (cpu_after[0] - cpu_before[0]) / max(1, cpu_after[1] - cpu_before[1])
     machine_cpu_s = (cpu_after[0] - cpu_before[0]) / TICK
     cycles = max(1, len(load.submit_ms))
     by_role = sampler.seconds()
     cpu_ms_per_cycle = {role: round(sec * 1000 / cycles, 1) for role, sec in by_role.items()}
-    attributed = sum(by_role.values())
     cpu_ms_per_cycle["other_processes"] = round(
-        max(0.0, machine_cpu_s - attributed) * 1000 / cycles, 1
+        max(0.0, machine_cpu_s - sum(by_role.values())) * 1000 / cycles, 1
     )
-    result = {
-        "bench": "annotate_load",
-        "database": "postgresql",
-        "items": setup["items"],
-        "import_s": setup["import_s"],
-        "overlap": args.overlap,
+    return {
         "annotators": args.annotators,
-        "gunicorn": {
-            "workers": args.workers,
-            "worker_class": args.worker_class,
-            "threads": args.threads,
-            "settings": "config.settings.production",
-        },
-        "cpus": os.cpu_count(),
         "web_page": web_page,
         "single_annotator": summarize(single, single_s),
         "concurrent": {
@@ -587,23 +880,54 @@ def main() -> None:
             "machine_cpu_busy": round(busy, 2),
             "cpu_ms_per_cycle": cpu_ms_per_cycle,
         },
-        "errors_total": len(everything.errors),
-        "integrity": integrity,
         "goal_p95_ms": 50,
     }
-    ok = (
-        result["errors_total"] == 0
-        and integrity["lost"] == 0
-        and integrity["unexpected"] == 0
-        and integrity["items_over_k"] == 0
-        and integrity["duplicate_item_annotator"] == 0
-        and integrity["done_count_matches"]
-        and integrity["revisions"] == integrity["annotations"]
-    )
-    result["integrity_ok"] = ok
-    print(json.dumps(result))
-    if not ok:
-        raise SystemExit(1)
+
+
+def open_loop(
+    args: argparse.Namespace,
+    levels: list[int],
+    server_pid: int,
+    port: int,
+    tokens: list[str],
+    everything: Stats,
+) -> dict[str, Any]:
+    goal_ms = 50.0
+    # Warm-up: a few closed-loop cycles so every worker has loaded its code and connection.
+    warm = [Human(t, seed=10_000_000 + i) for i, t in enumerate(tokens[:4])]
+    conns = ThreadConnections(port)
+    warm_stats = Stats()
+    for _ in range(10):
+        for h in warm:
+            human_step(conns, h, warm_stats, time.perf_counter())
+    everything.merge(warm_stats)
+    results = []
+    largest_holding = 0
+    queue = sorted(levels) if args.search else list(levels)
+    level = 0
+    while queue:
+        n = queue.pop(0)
+        level += 1
+        stats, summary, _ = open_loop_level(
+            port, server_pid, tokens, n, args.minutes * 60, mean_s=args.mean_s, seed=level + 1
+        )
+        everything.merge(stats)
+        summary["holds_goal"] = level_holds(summary, goal_ms)
+        summary["load_average"] = load_average()
+        results.append(summary)
+        print(json.dumps({"open_loop_level": summary}), file=sys.stderr)
+        if summary["holds_goal"]:
+            largest_holding = max(largest_holding, n)
+        elif args.search:
+            if largest_holding == 0 and n >= 20:
+                queue = [n // 2]  # not even the lowest level: halve until one holds
+            else:
+                break
+    return {
+        "levels": results,
+        "largest_annotators_holding_goal": largest_holding,
+        "goal": f"claim and submit p95 < {goal_ms:.0f} ms, 0 errors, none lost or duplicated",
+    }
 
 
 if __name__ == "__main__":

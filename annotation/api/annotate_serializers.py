@@ -14,27 +14,31 @@ from typing import Any
 
 from rest_framework import serializers
 
-from annotation.api.serializers import StepOutputSerializer, TurnOutputSerializer
+from annotation.api.serializers import (
+    FieldsOnceMixin,
+    StepOutputSerializer,
+    TurnOutputSerializer,
+)
 from annotation.kinds import LABEL_KINDS
 from annotation.models import Annotation, Assignment, Candidate, Flag, Item, Suggestion, User
 from annotation.selectors.annotations import annotation_labels
 
 
-class LabelCandidateSerializer(serializers.ModelSerializer):
+class LabelCandidateSerializer(FieldsOnceMixin, serializers.ModelSerializer):
     class Meta:
         model = Candidate
         fields = ("id", "index", "text")
         read_only_fields = fields
 
 
-class SuggestionOutputSerializer(serializers.ModelSerializer):
+class SuggestionOutputSerializer(FieldsOnceMixin, serializers.ModelSerializer):
     class Meta:
         model = Suggestion
         fields = ("target", "method", "model_name", "score", "label")
         read_only_fields = fields
 
 
-class LabelItemSerializer(serializers.ModelSerializer):
+class LabelItemSerializer(FieldsOnceMixin, serializers.ModelSerializer):
     """The item as the annotator sees it (from `item_for_labeling`: prefetched parts).
     `context["kind"]` limits the parts read to those its label kind shows (the others render
     as empty lists, the same shape for every kind, and are never read, since reading them
@@ -124,7 +128,7 @@ class AssignmentStateSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class AnnotationOutputSerializer(serializers.ModelSerializer):
+class AnnotationOutputSerializer(FieldsOnceMixin, serializers.ModelSerializer):
     """One of my annotations with its current labels (the normal form of
     `annotation.services.annotations`). Needs `revisions` prefetched (or does one query)."""
 

@@ -41,7 +41,8 @@ from annotation.models import Annotation, Assignment, Flag, Item, Role, User
 from annotation.selectors.annotations import (
     annotation_list_for_annotator,
     assignment_for_annotator,
-    item_for_labeling,
+    assignment_for_submit,
+    item_parts_load,
     item_review,
     review_items,
     suggestions_for_item,
@@ -151,7 +152,8 @@ class AssignmentNextApi(ProjectScopedApi):
             return Response(status=status.HTTP_204_NO_CONTENT)
         if not exclude:
             assignment_mark_rendered(assignment=assignment)
-        item = item_for_labeling(item_id=assignment.item_id, kind=self.project.kind)
+        # The claim read the item's row already: only its parts are left to read.
+        item = item_parts_load(item=assignment.item, kind=self.project.kind)
         suggestions = suggestions_for_item(item=item) if self.project.show_suggestions else {}
         context = {"item": item, "project": self.project, "suggestions": suggestions}
         return Response(AssignmentOutputSerializer(assignment, context=context).data)
@@ -186,7 +188,11 @@ class AssignmentSubmitApi(_OwnAssignmentMixin, ProjectScopedApi):
     def post(self, request: AuthedRequest, slug: str, pk: int) -> Response:
         data = self.AssignmentSubmitInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        assignment = self.own_assignment(request, pk)
+        assignment = assignment_for_submit(
+            assignment_id=pk, annotator=request.user, project=self.project
+        )
+        if assignment is None:
+            raise NotFound()
         annotation, created = annotation_submit_created(
             assignment=assignment,
             labels=data.validated_data["labels"],

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 from annotation.errors import ApplicationError
 
 if TYPE_CHECKING:
+    from django.db.models import Model
     from django.http import QueryDict
 
     from annotation.aggregation import FinalLabel
@@ -344,6 +345,15 @@ class LabelKind(ABC):
         """Write the label rows of `annotation` from validated `labels`; with `replace`,
         first delete the rows of its previous state (an edit). `left_candidate_id` is the
         candidate shown on the left (pair kinds)."""
+
+    def label_rows(
+        self, *, labels: Labels, parts: Parts, left_candidate_id: int | None = None
+    ) -> Sequence[Model] | None:
+        """The label rows `write` inserts for `labels` (unsaved, without their annotation),
+        so a first submit can insert them in the same statement as the annotation (see
+        `annotation.services.annotations`). None: this kind has no such list; its submit
+        takes the general path through `write`."""
+        return None
 
     @abstractmethod
     def read(self, annotation: Annotation) -> Labels:

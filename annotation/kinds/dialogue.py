@@ -179,15 +179,18 @@ class DialogueCoding(LabelKind):
     ) -> None:
         if replace:
             TurnLabel.objects.filter(annotation=annotation).delete()
-        TurnLabel.objects.bulk_create(
-            TurnLabel(
-                annotation=annotation,
-                turn_id=parts[t["index"]].id,
-                field=t["field"],
-                value=t["value"],
-            )
+        rows = self.label_rows(labels=labels, parts=parts)
+        for row in rows:
+            row.annotation = annotation
+        TurnLabel.objects.bulk_create(rows)
+
+    def label_rows(
+        self, *, labels: Labels, parts: Parts, left_candidate_id: int | None = None
+    ) -> list[TurnLabel]:
+        return [
+            TurnLabel(turn_id=parts[t["index"]].id, field=t["field"], value=t["value"])
             for t in labels["turns"]
-        )
+        ]
 
     def read(self, annotation: Annotation) -> Labels:
         return {

@@ -55,6 +55,7 @@ from annotation.models import Candidate, PreferenceLabel, PrincipleRating, Proje
 from annotation.web.rendering import rich_text
 
 if TYPE_CHECKING:
+    from django.db.models import Model
     from django.http import QueryDict
 
     from annotation.aggregation import FinalLabel
@@ -202,22 +203,39 @@ class PreferencePairs(LabelKind):
             )
             PreferenceLabel.objects.filter(annotation=annotation).delete()
             PrincipleRating.objects.filter(annotation=annotation).delete()
-        PreferenceLabel.objects.create(
-            annotation=annotation,
+        pref, *principles = self._rows(labels, parts, left_candidate_id)
+        pref.annotation = annotation
+        pref.save()
+        for row in principles:
+            row.annotation = annotation
+        PrincipleRating.objects.bulk_create(principles)
+
+    def label_rows(
+        self, *, labels: Labels, parts: Parts, left_candidate_id: int | None = None
+    ) -> list[Model]:
+        """The preference row, then one row per principle rating."""
+        pref, *principles = self._rows(labels, parts, left_candidate_id)
+        return [pref, *principles]
+
+    @staticmethod
+    def _rows(
+        labels: Labels, parts: Parts, left_candidate_id: int | None
+    ) -> tuple[PreferenceLabel, *tuple[PrincipleRating, ...]]:
+        pref = PreferenceLabel(
             candidate_a_id=parts[labels["candidate_a"]].id,
             candidate_b_id=parts[labels["candidate_b"]].id,
             strength=labels["strength"],
             left_candidate_id=left_candidate_id,
         )
-        PrincipleRating.objects.bulk_create(
+        principles = [
             PrincipleRating(
-                annotation=annotation,
                 principle=p["principle"],
                 candidate_id=parts[p["candidate"]].id if p["candidate"] is not None else None,
                 value=p["value"],
             )
             for p in labels["principles"]
-        )
+        ]
+        return (pref, *principles)
 
     def read(self, annotation: Annotation) -> Labels:
         prefs = list(annotation.preference_labels.select_related("candidate_a", "candidate_b"))

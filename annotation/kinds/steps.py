@@ -11,6 +11,8 @@ import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from django.db import connection
+
 from annotation.kinds.base import (
     Cell,
     Choice,
@@ -122,8 +124,13 @@ class StepLabels(LabelKind):
     # --- labels ---------------------------------------------------------------------------
 
     def parts(self, *, item_id: int) -> Parts:
-        rows = Step.objects.filter(item_id=item_id).values_list("index", "id")
-        return {i: ItemPart(pk) for i, pk in rows}
+        # Plain SQL: every submit reads these.
+        with connection.cursor() as cur:
+            cur.execute(
+                f'SELECT "index", id FROM {Step._meta.db_table} WHERE item_id = %s',  # noqa: S608
+                [item_id],
+            )
+            return {i: ItemPart(pk) for i, pk in cur.fetchall()}
 
     def validate(
         self, *, schema: Schema, parts: Parts, payload: Mapping[str, Any], gold: bool = False
@@ -214,16 +221,23 @@ class StepLabels(LabelKind):
     ) -> None:
         if replace:
             StepLabel.objects.filter(annotation=annotation).delete()
-        StepLabel.objects.bulk_create(
+        rows = self.label_rows(labels=labels, parts=parts)
+        for row in rows:
+            row.annotation = annotation
+        StepLabel.objects.bulk_create(rows)
+
+    def label_rows(
+        self, *, labels: Labels, parts: Parts, left_candidate_id: int | None = None
+    ) -> list[StepLabel]:
+        return [
             StepLabel(
-                annotation=annotation,
                 step_id=parts[s["index"]].id,
                 rating=s["rating"],
                 cant_judge=s["cant_judge"],
                 comment=s["comment"],
             )
             for s in labels["steps"]
-        )
+        ]
 
     def read(self, annotation: Annotation) -> Labels:
         steps = [

@@ -7,7 +7,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.core.cache import cache
-from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet
+from django.db import connection
+from django.db.models import (
+    Count,
+    Exists,
+    OuterRef,
+    Prefetch,
+    Q,
+    QuerySet,
+)
 from django.utils import timezone
 
 from annotation.kinds import LABEL_KINDS, label_kind_for
@@ -24,6 +32,7 @@ from annotation.models import (
     Turn,
     User,
 )
+from annotation.selectors.rows import model_columns, model_from_row
 
 
 @dataclass
@@ -131,9 +140,41 @@ def item_for_labeling(*, item_id: int, kind: str | None = None) -> Item:
     )
 
 
+def item_parts_load(*, item: Item, kind: str) -> Item:
+    """`item_for_labeling` for an item already read (the claim returns its row): its kind's
+    shown parts, one plain query per part relation, cached on the item as prefetch_related
+    leaves them; none for a relation the claim found empty (`empty_parts`)."""
+    cache = getattr(item, "_prefetched_objects_cache", None)
+    if cache is None:
+        cache = item._prefetched_objects_cache = {}  # type: ignore[attr-defined]
+    empty: set[str] = getattr(item, "empty_parts", set())
+    for name in LABEL_KINDS[kind].shown_parts:
+        model: Any = Item._meta.get_field(name).related_model
+        if name in empty:
+            related = getattr(item, name).all()
+            related._result_cache, related._prefetch_done = [], True
+            cache[name] = related
+            continue
+        with connection.cursor() as cur:
+            cur.execute(
+                f"SELECT {model_columns(model, 't')} FROM {model._meta.db_table} t "  # noqa: S608
+                'WHERE t.item_id = %s ORDER BY t."index"',
+                [item.id],
+            )
+            rows = [model_from_row(model, r) for r in cur.fetchall()]
+        related = getattr(item, name).all()
+        related._result_cache = rows
+        related._prefetch_done = True
+        cache[name] = related
+    return item
+
+
 def suggestions_for_item(*, item: Item) -> dict[str, list[Suggestion]]:
     """Model hints for an item keyed by target ("step:3", "turn:5", "item"), newest first.
-    Callers show them only when project.show_suggestions is on."""
+    Callers show them only when project.show_suggestions is on. An item the claim read
+    knows whether it has any (`has_suggestions`): none is then read without a query."""
+    if getattr(item, "has_suggestions", True) is False:
+        return {}
     out: dict[str, list[Suggestion]] = defaultdict(list)
     for s in Suggestion.objects.filter(item=item).order_by("-created_at", "-id"):
         out[s.target].append(s)
@@ -146,6 +187,29 @@ def assignment_for_annotator(*, assignment_id: int, annotator: User) -> Assignme
         .filter(id=assignment_id, annotator=annotator)
         .first()
     )
+
+
+def assignment_for_submit(
+    *, assignment_id: int, annotator: User, project: Project
+) -> Assignment | None:
+    """The caller's assignment in `project` with its item (what a submit needs), else None.
+    Plain SQL: every submit starts here."""
+    a, i = Assignment._meta.db_table, Item._meta.db_table
+    with connection.cursor() as cur:
+        cur.execute(
+            f"SELECT {model_columns(Assignment, 'a')}, {model_columns(Item, 'i')} "  # noqa: S608
+            f"FROM {a} a JOIN {i} i ON i.id = a.item_id "
+            "WHERE a.id = %s AND a.annotator_id = %s AND a.project_id = %s",
+            [assignment_id, annotator.id, project.id],
+        )
+        row = cur.fetchone()
+    if row is None:
+        return None
+    n = len(Assignment._meta.concrete_fields)
+    assignment = model_from_row(Assignment, row[:n])
+    assignment.item = model_from_row(Item, row[n:])
+    assignment.project = project
+    return assignment
 
 
 def assignment_of_annotation(*, annotation: Annotation) -> Assignment | None:

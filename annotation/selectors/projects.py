@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from django.db import connection
 from django.db.models import Count, QuerySet
 
 from annotation.models import Membership, Project, Role, User
+from annotation.selectors.rows import model_columns, model_from_row
 
 # What each role may do. Roles are per project; a superuser acts as manager everywhere.
 READ_ITEMS = frozenset({Role.MANAGER, Role.REVIEWER, Role.RESEARCHER})
@@ -28,10 +30,19 @@ def project_with_role_for_user(*, user: User, slug: str) -> tuple[Project, str] 
     if user.is_superuser:
         project = Project.objects.filter(slug=slug).first()
         return (project, Role.MANAGER) if project else None
-    membership = (
-        Membership.objects.select_related("project").filter(project__slug=slug, user=user).first()
-    )
-    return (membership.project, membership.role) if membership else None
+    # Every API and page request starts here: plain SQL, not a compiled join of two models.
+    columns = model_columns(Project, "p")
+    with connection.cursor() as cur:
+        cur.execute(
+            f"SELECT m.role, {columns} FROM {Membership._meta.db_table} m "  # noqa: S608
+            f"JOIN {Project._meta.db_table} p ON p.id = m.project_id "
+            "WHERE p.slug = %s AND m.user_id = %s ORDER BY m.id LIMIT 1",
+            [slug, user.id],
+        )
+        row = cur.fetchone()
+    if row is None:
+        return None
+    return model_from_row(Project, row[1:]), row[0]
 
 
 def membership_list(*, project: Project) -> QuerySet[Membership]:

@@ -31,6 +31,7 @@ from annotation.selectors.annotations import (
     assignment_for_annotator,
     assignment_of_annotation,
     item_for_labeling,
+    item_parts_load,
 )
 from annotation.services.annotations import annotation_edit, annotation_submit
 from annotation.services.assignments import (
@@ -82,7 +83,8 @@ def _active_ms(post: QueryDict) -> int | None:
 
 
 def _task(project: Project, assignment: Assignment) -> dict[str, Any]:
-    item = item_for_labeling(item_id=assignment.item_id, kind=project.kind)
+    # The claim read the item's row: only its parts are left to read.
+    item = item_parts_load(item=assignment.item, kind=project.kind)
     left, right = sides(project, assignment, item)
     return {
         "uid": assignment.id,

@@ -18,8 +18,10 @@ at KaTeX as written and a stray ``$`` in prose ("$5 and $10") is never taken for
 
 from __future__ import annotations
 
+import functools
 import html
 import re
+import threading
 
 import markdown as md
 import nh3
@@ -47,10 +49,27 @@ def _escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;")
 
 
+_markdown = threading.local()
+
+
+def _to_html(text: str) -> str:
+    """Markdown → HTML with one converter per thread, reset between texts (building a
+    converter with its extensions costs more than converting a step)."""
+    converter = getattr(_markdown, "converter", None)
+    if converter is None:
+        converter = _markdown.converter = md.Markdown(extensions=["extra", "sane_lists"])
+    return str(converter.reset().convert(text))
+
+
 def rich_text(text: str | None) -> SafeString:
     """Item text (problem, step, turn, candidate) as sanitised HTML with math delimiters kept
-    verbatim (escaped) for client-side KaTeX."""
-    text = text or ""
+    verbatim (escaped) for client-side KaTeX. Pure, so the last few thousand texts are kept:
+    the labeling page shows an item twice (prefetched as next, then as current)."""
+    return mark_safe(_rich_text(text or ""))  # noqa: S308 - escaped, then sanitised by nh3
+
+
+@functools.lru_cache(maxsize=4096)
+def _rich_text(text: str) -> str:
     spans: list[str] = []
 
     def protect(m: re.Match[str]) -> str:
@@ -70,7 +89,6 @@ def rich_text(text: str | None) -> SafeString:
         return _PLACEHOLDER.format(len(spans) - 1)
 
     protected = _SPAN.sub(protect, text)
-    rendered = md.markdown(_escape(protected), extensions=["extra", "sane_lists"])
+    rendered = _to_html(_escape(protected))
     restored = _PLACEHOLDER_RE.sub(lambda m: spans[int(m.group(1))], rendered)
-    clean = nh3.clean(restored, attributes=_ATTRIBUTES).replace("<p></p>", "")
-    return mark_safe(clean)  # noqa: S308 - escaped first, then sanitised by nh3
+    return str(nh3.clean(restored, attributes=_ATTRIBUTES).replace("<p></p>", ""))

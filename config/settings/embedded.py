@@ -31,12 +31,23 @@ DATABASES = {
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["OPTIONS"] = {
-        # WAL lets the web process read while the worker writes; IMMEDIATE takes the write
-        # lock at BEGIN so two writers queue on busy_timeout instead of failing mid-transaction.
-        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        # Run on every new connection. WAL lets the web app read while a worker writes;
+        # synchronous=NORMAL is safe in WAL (a power cut may lose the last commits, never
+        # corrupt) and saves an fsync per commit; a 64 MB page cache, memory-mapped reads
+        # (256 MB) and temporary tables in memory keep a 100,000-item project's reads off
+        # the disk. The busy timeout is also `timeout` below; both say 20 s.
+        "init_command": (
+            "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA cache_size=-65536; "
+            "PRAGMA mmap_size=268435456; PRAGMA temp_store=MEMORY; PRAGMA busy_timeout=20000;"
+        ),
+        # IMMEDIATE takes the write lock at BEGIN so two writers queue on the busy timeout
+        # instead of failing mid-transaction ("database is locked" on the upgrade).
         "transaction_mode": "IMMEDIATE",
         "timeout": 20,
     }
+    # Threads of the web server reuse their connection (the PRAGMAs run once per thread).
+    DATABASES["default"]["CONN_MAX_AGE"] = env.int("DJANGO_CONN_MAX_AGE", default=600)
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 
 _broker_dir = VAR_DIR / "broker"
 # A host in the URL: kombu warns "No hostname was supplied" on every start without one.
@@ -54,3 +65,7 @@ if CELERY_BROKER_URL in (_broker_default,):
         "control_folder": str(_broker_dir / "control"),
         "store_processed": False,
     }
+
+# Static files straight from the apps' folders: the embedded server needs no collectstatic,
+# with DEBUG on or off.
+WHITENOISE_USE_FINDERS = True

@@ -1,4 +1,5 @@
-"""`make run`: migrate, create the demo, then serve the web app and two Celery workers.
+"""`make run`: migrate, create the demo, then serve the web app (gunicorn with threads: see
+`web_server_argv`) and two Celery workers.
 
 One worker takes the `default` queue (imports, exports, statistics), the other the `gpu`
 queue (model jobs) in its own process, so a long model job never holds up an export. The
@@ -67,6 +68,21 @@ MODEL_WORKER_ENV = {
 }
 
 
+def web_server_argv(addr: str) -> list[str]:
+    """The web app's command line: gunicorn with threads (no autoreload, no per-request
+    process), STEPWISE_WEB_WORKERS processes of STEPWISE_WEB_THREADS threads each. SQLite
+    takes one writer at a time (IMMEDIATE transactions queue on its busy timeout), so a
+    few threads serve a small team; more processes add little on SQLite."""
+    workers = env.int("STEPWISE_WEB_WORKERS", default=2)
+    threads = env.int("STEPWISE_WEB_THREADS", default=4)
+    return [
+        sys.executable, "-m", "gunicorn", "config.wsgi:application",
+        "--bind", addr, "--workers", str(workers), "--worker-class", "gthread",
+        "--threads", str(threads), "--timeout", "300", "--graceful-timeout", "10",
+        "--log-level", "warning",
+    ]  # fmt: skip
+
+
 class Command(BaseCommand):
     help = "Run Stepwise on the embedded default: web app on 127.0.0.1:8000 plus Celery workers."
 
@@ -90,10 +106,7 @@ class Command(BaseCommand):
             [*celery, "-Q", "gpu", "--pool", "solo", "-n", "embedded-gpu@%h"],
             env={**env_vars, **MODEL_WORKER_ENV},
         )
-        web = subprocess.Popen(  # noqa: S603
-            [sys.executable, "manage.py", "runserver", opts["addr"], "--noreload"],
-            env=env_vars,
-        )
+        web = subprocess.Popen(web_server_argv(opts["addr"]), env=env_vars)  # noqa: S603
         self.stdout.write(
             self.style.SUCCESS(f"Stepwise is serving on http://{opts['addr']}/ (Ctrl-C stops)")
         )

@@ -11,21 +11,30 @@ import json
 from typing import Any
 
 import pytest
+from django.db import connection
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from annotation.models import Annotation, Project, Role
 from annotation.services.imports import dataset_import
 
-# token+user, project with role | held lease, savepoint, candidates, their leases, renewal
-# of an expired own lease, insert (rendered at once), release | item, its kind's part |
-# suggestions. Preference: +1 (the candidate ids; the pair and sides go into the insert) and
-# its turns.
-CLAIM_QUERIES = {"step_labels": 12, "dialogue_coding": 12, "preference": 14}
-# token+user, project with role, assignment | savepoint, assignment and item FOR UPDATE,
-# part ids, annotation insert, assignment update, label rows, revision, item counters,
+# PostgreSQL (production): token+user, project with role, the claim (held lease, candidate
+# with SKIP LOCKED, the lease upsert: one statement returning the item row), the fresh check
+# of the item's slots, the item's parts (suggestions only when the item has some; the
+# dialogue turns of a preference item only when it has some: these have none).
+CLAIM_QUERIES = {"step_labels": 5, "dialogue_coding": 5, "preference": 5}
+# token+user, project with role, assignment, part ids (to validate), then one statement: the
+# assignment and item rows locked, annotation, label rows, revision 1, assignment and item
+# counters. The response's labels are the revision just written (no query).
+SUBMIT_QUERIES = {"step_labels": 5, "dialogue_coding": 5, "preference": 5}
+# SQLite (the embedded default; IMMEDIATE transactions serialise writers): the general path.
+# claim: token+user, project with role | held lease, savepoint, candidates, their leases,
+# renewal of an expired own lease, insert (rendered at once), release | parts | suggestions.
+# submit: token+user, project with role, assignment | savepoint, assignment and item FOR
+# UPDATE, part ids, annotation insert, assignment update, label rows, revision, item counters,
 # release | the revision for the response's labels. Preference: +1 (principle rows).
-SUBMIT_QUERIES = {"step_labels": 14, "dialogue_coding": 14, "preference": 15}
+CLAIM_QUERIES_SQLITE = {"step_labels": 11, "dialogue_coding": 11, "preference": 13}
+SUBMIT_QUERIES_SQLITE = {"step_labels": 14, "dialogue_coding": 14, "preference": 15}
 
 
 def _record(kind: str, size: int, i: int) -> dict[str, Any]:
@@ -82,18 +91,22 @@ def test_claim_and_submit_run_a_constant_number_of_queries(
 ):
     project, client = _setup(make_project, member, kind, size)
     base = f"/api/v1/projects/{project.slug}/assignments"
-    with django_assert_num_queries(CLAIM_QUERIES[kind]):
+    pg = connection.vendor == "postgresql"
+    claim = (CLAIM_QUERIES if pg else CLAIM_QUERIES_SQLITE)[kind]
+    submit = (SUBMIT_QUERIES if pg else SUBMIT_QUERIES_SQLITE)[kind]
+    with django_assert_num_queries(claim):
         claimed = client.post(f"{base}/next/", {}, format="json")
     assert claimed.status_code == 200
     body = claimed.json()
     parts = {"step_labels": "steps", "dialogue_coding": "turns", "preference": "candidates"}[kind]
     assert len(body["item"][parts]) == size
     payload = {"labels": _labels(kind, size), "client_token": "tok", "active_ms": 900}
-    with django_assert_num_queries(SUBMIT_QUERIES[kind]):
+    with django_assert_num_queries(submit):
         submitted = client.post(f"{base}/{body['id']}/submit/", payload, format="json")
     assert submitted.status_code == 201, submitted.content
+    assert submitted.json()["labels"] == Annotation.objects.get().revisions.get().labels
     # the next claim costs the same as the first
-    with django_assert_num_queries(CLAIM_QUERIES[kind]):
+    with django_assert_num_queries(claim):
         assert client.post(f"{base}/next/", {}, format="json").status_code == 200
     assert Annotation.objects.filter(item__project=project).count() == 1
 
@@ -109,3 +122,26 @@ def test_my_annotations_page_is_constant(make_project, member, django_assert_num
     with django_assert_num_queries(4):
         page = client.get(f"{base}/annotations/mine/")
     assert len(page.json()["results"]) == 3
+
+
+@pytest.mark.postgres
+def test_preference_turns_are_read_only_when_the_item_has_some(
+    make_project, member, django_assert_num_queries
+):
+    project = make_project(kind="preference", overlap=1)
+    record = {
+        "external_id": "ctx",
+        "prompt": "p",
+        "turns": [{"speaker": "client", "text": "I feel stuck."}],
+        "candidates": [{"text": "c0"}, {"text": "c1"}],
+    }
+    stream = io.BytesIO((json.dumps(record) + "\n").encode())
+    assert dataset_import(project=project, dataset_name="d", fmt="native", stream=stream).ok
+    client = APIClient()
+    user = member(project, Role.ANNOTATOR)
+    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
+    with django_assert_num_queries(CLAIM_QUERIES["preference"] + 1):
+        claimed = client.post(f"/api/v1/projects/{project.slug}/assignments/next/", {}, format="json")  # fmt: skip
+    item = claimed.json()["item"]
+    assert [t["text"] for t in item["turns"]] == ["I feel stuck."]
+    assert [c["text"] for c in item["candidates"]] == ["c0", "c1"]
