@@ -111,7 +111,9 @@ def shot() -> Callable[[Page, str], Path]:
     def take(pg: Page, name: str, full_page: bool = False) -> Path:
         ARTIFACTS.mkdir(exist_ok=True)
         path = ARTIFACTS / f"{name}.png"
-        pg.screenshot(path=str(path), full_page=full_page)
+        # caret="initial": hiding the caret sets an inline style on every input, and htmx
+        # copies `style` onto the inputs it swaps in later, which the CSP then blocks.
+        pg.screenshot(path=str(path), full_page=full_page, caret="initial")
         return path
 
     return take
