@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 from django.db import close_old_connections
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, Locator, Page, expect
 
 from annotation.models import (
     Annotation,
@@ -162,6 +162,12 @@ def _label_all(pg: Page, url: str, keys_for: Callable[[str], list[str]]) -> list
     return labeled
 
 
+def _type_in(field: Locator, value: str) -> None:
+    """Type a value and leave the field, as a person does (its change event fires)."""
+    field.fill(value)
+    field.press("Tab")
+
+
 def _ratings(annotation: Annotation) -> list[int | None]:
     return list(annotation.step_labels.order_by("step__index").values_list("rating", flat=True))
 
@@ -261,12 +267,20 @@ def test_the_whole_tour_in_the_browser(
 
     # 6. A model job from the jobs page: verify mode on a tiny local model; it runs.
     page.goto(f"{base}/projects/{SLUG}/jobs/")
-    page.select_option("select[name=kind]", "step_judge")
     job_form = page.locator("#job-form")
-    job_form.locator("input[name=model_other]").fill(tiny_model_dir)
-    job_form.locator("select[name=judge_mode]").select_option("verify")
-    expect(page.locator("select[name=judge_mode]")).to_have_value("verify")
-    page.locator("input[name=limit]").fill("2")
+
+    def form_change(action: Callable[[], None]) -> None:
+        """A change that re-renders the form (htmx): wait until the new form is in."""
+        with page.expect_response(lambda r: r.url.startswith(f"{base}/projects/{SLUG}/jobs/form/")):
+            action()
+        expect(page.locator(".htmx-request, .htmx-swapping, .htmx-settling")).to_have_count(0)
+
+    form_change(lambda: job_form.locator("select[name=kind]").select_option("step_judge"))
+    form_change(lambda: job_form.locator("select[name=judge_mode]").select_option("verify"))
+    form_change(lambda: _type_in(job_form.locator("input[name=model_other]"), tiny_model_dir))
+    form_change(lambda: _type_in(job_form.locator("input[name=limit]"), "2"))
+    expect(job_form.locator("input[name=model_other]")).to_have_value(tiny_model_dir)
+    expect(job_form.locator("select[name=judge_mode]")).to_have_value("verify")
     expect(page.locator("#job-estimate")).to_contain_text("for 2 items")
     shot(page, "tour-06-job-form")
     page.locator("#job-form").get_by_role("button", name="Start", exact=True).click()
@@ -274,6 +288,7 @@ def test_the_whole_tour_in_the_browser(
     expect(page.locator(".job-progress .badge-status")).to_have_text("Succeeded", timeout=120_000)
     job = LabelingJob.objects.get(project=project)
     assert (job.kind, job.status, job.params["mode"]) == ("step_judge", "succeeded", "verify")
+    assert job.model_name == tiny_model_dir
     assert Suggestion.objects.filter(job_id=job.id).values("item_id").distinct().count() == 2
     page.reload()
     expect(page.locator(".job-results")).to_contain_text("P(Yes)")
