@@ -25,7 +25,9 @@ from django.utils import timezone
 
 from annotation.dispatch import enqueue_on_commit
 from annotation.errors import ApplicationError
-from annotation.models import Item, Project, SuggestionMethod, User
+from annotation.models import Item, Project, Routing, SuggestionMethod, User
+from annotation.selectors.calibration import calibration_report
+from annotation.services.model_loop import item_routing_recompute
 from annotation.services.runs import RunBeat, exception_message
 from annotation.services.suggestions import (
     consensus_annotation_upsert,
@@ -57,6 +59,11 @@ logger = logging.getLogger(__name__)
 
 # Names of the senders labeling_jobs.tasks registers (annotation.dispatch).
 CHUNK_SENDER = "labeling_jobs.chunk"
+# Jobs whose verdicts feed uncertainty routing.
+ROUTING_KINDS = frozenset(
+    {JobKind.STEP_JUDGE, JobKind.MC_ESTIMATE, JobKind.FIRST_ERROR_SEARCH, JobKind.PRM_SCORE,
+     JobKind.CONSENSUS}
+)  # fmt: skip
 SCOPE_KEYS = frozenset({"dataset_id", "item_ids", "external_ids", "is_complete", "limit"})
 
 
@@ -127,7 +134,35 @@ def _consensus_params(project: Project, params: dict[str, Any]) -> dict[str, Any
             ]
         else:
             params["mc_methods"] = list(JOB_KIND_SPECS[JobKind(job.kind)].methods)
+    params["prm_job_id"] = _prm_job_id(project, params.get("prm_job_id"))
+    if params.get("auto_accept"):
+        # The rule is chosen once, here, from the labels there are now, and pinned with its
+        # measured accuracy: the job's labels can be explained and reproduced later.
+        report = calibration_report(
+            project=project,
+            job_ids={"judge": params["judge_job_id"], "mc": params["mc_job_id"],
+                     "prm": params["prm_job_id"]},
+        )  # fmt: skip
+        params["auto_accept_rule"] = report["choice"]
     return params
+
+
+def _prm_job_id(project: Project, given: Any) -> int | None:
+    """The PRM job the consensus uses for its PRM rules: the given one, else the latest
+    succeeded prm_score job, else none."""
+    if given:
+        job = LabelingJob.objects.filter(
+            project=project, id=given, kind=JobKind.PRM_SCORE
+        ).first()
+        if job is None:
+            raise ApplicationError(
+                f"no prm_score job {given} in this project",
+                code="not_found_in_project",
+                field="params.prm_job_id",
+            )
+        return job.id
+    latest = _latest_job(project, (JobKind.PRM_SCORE,))
+    return latest.id if latest else None
 
 
 def _scope_item_ids(project: Project, scope: dict[str, Any]) -> list[int]:
@@ -313,7 +348,20 @@ def labeling_job_chunk_run(*, chunk_id: int, worker: str = "") -> str:
         logger.exception("labeling job %s chunk %s: results not written", job.id, chunk.index)
         labeling_job_chunk_fail(chunk_id=chunk.id, message=exception_message(exc))
         return "failed"
+    if moved:
+        _after_job(job)
     return "done" if moved else "noop"
+
+
+def _after_job(job: LabelingJob) -> None:
+    """Once a scoring job has succeeded, re-rank the project's task stream if it routes by
+    uncertainty: once per job, never per claim."""
+    if job.kind not in ROUTING_KINDS:
+        return
+    done = LabelingJob.objects.filter(id=job.id, status=JobStatus.SUCCEEDED).exists()
+    project = Project.objects.get(id=job.project_id)
+    if done and project.routing == Routing.UNCERTAINTY:
+        item_routing_recompute(project=project)
 
 
 @transaction.atomic
