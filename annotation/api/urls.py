@@ -3,7 +3,7 @@
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView
 
-from annotation.api import auth_views, backup_views, views
+from annotation.api import auth_views, backup_views, model_loop_views, views
 from annotation.api.index import ApiIndexApi
 
 app_name = "api"
@@ -21,6 +21,11 @@ urlpatterns = [
     path("backups/restore/", backup_views.ProjectRestoreApi.as_view(), name="project-restore"),
     path(project, views.ProjectDetailApi.as_view(), name="project-detail"),
     path(f"{project}backup/", backup_views.ProjectBackupApi.as_view(), name="project-backup"),
+    path(
+        f"{project}model-loop/",
+        model_loop_views.ModelLoopSettingsApi.as_view(),
+        name="project-model-loop",
+    ),
     path(f"{project}members/", views.MemberListSetApi.as_view(), name="member-list"),
     path(f"{project}members/<int:pk>/", views.MemberDeleteApi.as_view(), name="member-detail"),
     path(f"{project}datasets/", views.DatasetListCreateApi.as_view(), name="dataset-list"),

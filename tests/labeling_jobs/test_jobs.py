@@ -305,3 +305,23 @@ def test_pair_judge_and_turn_coder(preference_project, dialogue_project, tiny_mo
         assert s.raw["field"] == (
             "main_therapist_behaviour" if s.turn.speaker == "therapist" else "client_talk_type"
         )
+
+
+def test_scoring_job_reranks_an_uncertainty_routed_project(step_project, tiny_model_dir):
+    project = step_project(n=3)
+    project.routing = "uncertainty"
+    project.save()
+    assert not Item.objects.filter(project=project, priority__gt=0).exists()
+    job = run(project, "mc_estimate", tiny_model_dir, params=FAST_MC)
+    assert job.status == JobStatus.SUCCEEDED
+    # One method alone cannot disagree: every item with an MC verdict is ranked (priority 1,
+    # uncertainty 0) and marked routed; the recompute ran once the job finished.
+    with_verdict = set(
+        Suggestion.objects.filter(job_id=job.id, target="item")
+        .exclude(label="")
+        .values_list("item_id", flat=True)
+    )
+    ranked = Item.objects.filter(project=project, routed_at__isnull=False)
+    assert set(ranked.values_list("id", flat=True)) == with_verdict
+    assert set(ranked.values_list("priority", flat=True)) <= {1}
+    assert set(Item.objects.filter(project=project).values_list("manager_priority", flat=True)) == {0}
