@@ -151,9 +151,7 @@ def _prm_job_id(project: Project, given: Any) -> int | None:
     """The PRM job the consensus uses for its PRM rules: the given one, else the latest
     succeeded prm_score job, else none."""
     if given:
-        job = LabelingJob.objects.filter(
-            project=project, id=given, kind=JobKind.PRM_SCORE
-        ).first()
+        job = LabelingJob.objects.filter(project=project, id=given, kind=JobKind.PRM_SCORE).first()
         if job is None:
             raise ApplicationError(
                 f"no prm_score job {given} in this project",

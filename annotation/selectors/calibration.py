@@ -100,9 +100,7 @@ def item_verdicts(
                 )
                 got["prm_threshold"] = float(row[3]) if isinstance(row[3], int | float) else 0.5
     refs = reference_first_errors(project=project, item_ids=ids) if with_reference else {}
-    return {
-        item_id: Verdicts(**got, reference=refs.get(item_id)) for item_id, got in found.items()
-    }
+    return {item_id: Verdicts(**got, reference=refs.get(item_id)) for item_id, got in found.items()}
 
 
 def calibration_report(

@@ -100,6 +100,10 @@ def annotation_submit_created(
     kind = label_kind_for(project)
     parts = kind.parts(item_id=item.id)
     clean = kind.validate(schema=project.label_schema, parts=parts, payload=_payload(labels))
+    if project.prefill:
+        # Verify-the-model mode: every pre-filled value must be confirmed or changed.
+        prefill = kind.prefill(item_id=item.id, schema=project.label_schema)
+        clean = kind.prefill_apply(labels=clean, prefill=prefill, require_confirmation=True)
     annotation = Annotation(
         item=item,
         annotator_id=assignment.annotator_id,
@@ -139,6 +143,10 @@ def annotation_edit(
     kind = label_kind_for(project)
     parts = kind.parts(item_id=annotation.item_id)
     clean = kind.validate(schema=project.label_schema, parts=parts, payload=_payload(labels))
+    # An edit keeps the provenance against the pre-labels the annotation was made with.
+    clean = kind.prefill_apply(
+        labels=clean, prefill=kind.prefill_of_annotation(annotation), require_confirmation=False
+    )
     kind.write(annotation=annotation, labels=clean, parts=parts, replace=True)
     for name, value in kind.annotation_fields(clean).items():
         setattr(annotation, name, value)

@@ -44,7 +44,9 @@ def project_model_loop_update(*, project: Project, **fields: Any) -> Project:
     ):
         raise ApplicationError("a number from 0.5 to 1", field="auto_accept_target")
     n = fields.get("auto_accept_min_labeled")
-    if n is not None and (isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MIN_LABELED_MAX):
+    if n is not None and (
+        isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MIN_LABELED_MAX
+    ):
         raise ApplicationError(
             f"an integer from 1 to {MIN_LABELED_MAX}", field="auto_accept_min_labeled"
         )

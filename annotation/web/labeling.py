@@ -27,7 +27,8 @@ def task_context(
     """Everything the labeling form of one item shows.
 
     `labels` (normal form) pre-fills the form: only ever the viewer's own labels (editing)
-    or the reviewer's own adjudication, never a model's or another annotator's. Items that
+    or the reviewer's own adjudication, never another annotator's. A model's pre-labels
+    pre-fill it only in verify-the-model mode (`project.prefill`), marked as the model's. Items that
     compare pairs show `left_index` on the left; by default the two lowest candidate indexes.
     """
     kind = label_kind_for(project)
@@ -35,7 +36,7 @@ def task_context(
     suggestions: Suggestions = {}
     if with_suggestions and project.show_suggestions:
         suggestions = suggestions_for_item(item=item)
-    return {
+    context = {
         "kind": project.kind,
         "schema": schema,
         "form_template": kind.templates.form,
@@ -49,6 +50,10 @@ def task_context(
             right_index=right_index,
         ),
     }
+    if with_suggestions and project.prefill and labels is None:
+        # Verify-the-model mode: the model's pre-labels, marked, to confirm or change.
+        kind.prefill_page(context=context, prefill=kind.prefill(item_id=item.id, schema=schema))
+    return context
 
 
 def labels_from_post(
