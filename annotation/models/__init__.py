@@ -277,6 +277,9 @@ class Annotation(models.Model):
     justification = models.TextField(blank=True)
     note = models.TextField(blank=True)
     time_spent_ms = models.PositiveIntegerField(null=True, blank=True)
+    # Labeled in verify-the-model mode (the form was pre-filled with model pre-labels):
+    # anchored labels, left out of human-human agreement.
+    prefilled = models.BooleanField(default=False, db_default=False)
     # 1 for the first submission; each edit archives the previous state in
     # AnnotationRevision and increments this.
     revision = models.PositiveIntegerField(default=1, db_default=1)

@@ -100,11 +100,12 @@ def annotation_submit_created(
     kind = label_kind_for(project)
     parts = kind.parts(item_id=item.id)
     clean = kind.validate(schema=project.label_schema, parts=parts, payload=_payload(labels))
-    if project.prefill:
+    prefill = kind.prefill(item_id=item.id, schema=project.label_schema) if project.prefill else {}
+    if prefill:
         # Verify-the-model mode: every pre-filled value must be confirmed or changed.
-        prefill = kind.prefill(item_id=item.id, schema=project.label_schema)
         clean = kind.prefill_apply(labels=clean, prefill=prefill, require_confirmation=True)
     annotation = Annotation(
+        prefilled=bool(prefill),
         item=item,
         annotator_id=assignment.annotator_id,
         source=Annotation.Source.HUMAN,

@@ -82,9 +82,9 @@ def test_submit_requires_every_prefilled_step_confirmed_or_changed(prefilled, me
                     {"index": 2, "rating": -1, "confirmed": True}]}  # fmt: skip
     ann = annotation_submit(assignment=asg, labels=ok)
     rows = list(
-        StepLabel.objects.filter(annotation=ann).order_by("step__index").values_list(
-            "rating", "provenance", "model_value", "model_confidence", "model_method"
-        )
+        StepLabel.objects.filter(annotation=ann)
+        .order_by("step__index")
+        .values_list("rating", "provenance", "model_value", "model_confidence", "model_method")
     )
     assert rows == [
         (-1, "model_confirmed", -1, pytest.approx(0.8), "prm"),
@@ -100,9 +100,9 @@ def test_submit_requires_every_prefilled_step_confirmed_or_changed(prefilled, me
                        {"index": 2, "rating": -1}]}  # fmt: skip
     annotation_edit(annotation=ann, labels=again)
     rows = list(
-        StepLabel.objects.filter(annotation=ann).order_by("step__index").values_list(
-            "rating", "provenance", "model_value"
-        )
+        StepLabel.objects.filter(annotation=ann)
+        .order_by("step__index")
+        .values_list("rating", "provenance", "model_value")
     )
     assert rows == [(1, "model_changed", -1), (1, "model_confirmed", 1),
                     (-1, "model_confirmed", -1)]  # fmt: skip
@@ -115,9 +115,9 @@ def test_giving_up_drops_unconfirmed_prefills(prefilled, member):
                         {"index": 2, "rating": 1}], "finish_reason": "give_up"}  # fmt: skip
     ann = annotation_submit(assignment=asg, labels=labels)
     rows = list(
-        StepLabel.objects.filter(annotation=ann).order_by("step__index").values_list(
-            "rating", "provenance"
-        )
+        StepLabel.objects.filter(annotation=ann)
+        .order_by("step__index")
+        .values_list("rating", "provenance")
     )
     assert rows == [(None, "human"), (None, "human"), (1, "model_changed")]
 
@@ -130,9 +130,9 @@ def test_without_prefill_steps_are_human(prefilled, member):
     ann = annotation_submit(
         assignment=asg, labels={"steps": [{"index": i, "rating": 1} for i in range(3)]}
     )
-    assert set(StepLabel.objects.filter(annotation=ann).values_list("provenance", "model_value")) == {
-        ("human", None)
-    }
+    assert set(
+        StepLabel.objects.filter(annotation=ann).values_list("provenance", "model_value")
+    ) == {("human", None)}
     assert "provenance" not in annotation_labels(ann)["steps"][0]
 
 
