@@ -342,7 +342,7 @@ class StepLabels(LabelKind):
         rows = annotation.step_labels.filter(model_value__isnull=False).values_list(
             "step__index", "model_value", "model_confidence", "model_method"
         )
-        return {i: Prefill(v, c, m) for i, v, c, m in rows}
+        return {i: Prefill(v, c, m) for i, v, c, m in rows if v is not None}
 
     def prefill_apply(
         self, *, labels: Labels, prefill: Mapping[int, Prefill], require_confirmation: bool

@@ -24,7 +24,7 @@ FAMILIES: dict[str, tuple[str, ...]] = {
     "prm": (SuggestionMethod.PRM,),
 }
 # A reference label from a stronger source wins over a weaker one.
-_SOURCE_RANK = {
+_SOURCE_RANK: dict[str, int] = {
     Annotation.Source.GOLD: 0,
     Annotation.Source.ADJUDICATION: 1,
     Annotation.Source.IMPORTED: 2,
@@ -49,6 +49,8 @@ def reference_first_errors(
         qs = qs.filter(item_id__in=list(item_ids))
     best: dict[int, tuple[int, Counter[int]]] = {}
     for item_id, source, fe in qs.values_list("item_id", "source", "first_error_index"):
+        if fe is None:
+            continue
         rank = _SOURCE_RANK[source]
         cur = best.get(item_id)
         if cur is None or rank < cur[0]:
@@ -81,8 +83,9 @@ def item_verdicts(
         )
         if ids is not None:
             qs = qs.filter(item_id__in=ids)
-        if job_ids.get(family):
-            qs = qs.filter(job_id=job_ids[family])
+        pinned = job_ids.get(family)
+        if pinned:
+            qs = qs.filter(job_id=pinned)
         fields: tuple[str, ...] = ("item_id", "label")
         if family == "prm":
             fields += ("raw__scores", "raw__threshold")

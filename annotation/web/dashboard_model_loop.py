@@ -122,7 +122,7 @@ def model_loop_settings(request: AuthedHttpRequest, slug: str) -> HttpResponse:
     form = ModelLoopForm(request.POST)
     if not form.is_valid():
         field, errs = next(iter(form.errors.items()))
-        messages.error(request, f"{field}: {' '.join(errs)}")
+        messages.error(request, f"{field}: {' '.join(str(e) for e in errs)}")
         return redirect("dashboard", slug=slug)
     try:
         project_model_loop_update(project=project, **form.cleaned_data)

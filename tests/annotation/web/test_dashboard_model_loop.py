@@ -54,7 +54,7 @@ def test_panel_shows_routing_overrides_and_calibration(project, member, client):
     client.force_login(manager)
     html = client.get(f"/projects/{project.slug}/dashboard/").content.decode()
     assert "Model loop" in html
-    assert '<span data-routed-labels>1</span> of 1 human labels' in html
+    assert "<span data-routed-labels>1</span> of 1 human labels" in html
     assert "0.333" in html  # prm: 1 changed of 3
     assert 'aria-label="Accuracy against coverage per method"' in html
     assert "judge and MC agree" in html
