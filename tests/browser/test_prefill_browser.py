@@ -94,3 +94,42 @@ def test_prefill_confirm_or_change_every_step(page, live_server, demo, login, sh
     assert "prm" in text
     assert f"{1 / n:.3f}" in text
     shot(page, "prefill-dashboard", full_page=True)
+
+
+def test_dashboard_calibration_chart(page, live_server, demo, login, shot) -> None:
+    """The accuracy/coverage chart with real points: experts on every demo item, the judge
+    right on all, MC on most, and a PRM whose margin separates right from wrong."""
+    from annotation.models import User
+
+    project = Project.objects.get(slug=SLUG)
+    expert = User.objects.create(username="experts", kind=User.Kind.IMPORTED)
+    for n, item in enumerate(Item.objects.filter(project=project).order_by("id")):
+        ref = -1 if n % 2 else 0
+        Annotation.objects.create(item=item, annotator=expert, source="imported",
+                                  first_error_index=ref)  # fmt: skip
+        steps = item.steps.count()
+        wrong = 1 if ref == 0 else 0
+        rows = [("verify", str(ref), {}), ("mc", str(ref if n < 8 else wrong), {})]
+        prm_ok = n % 3 != 0
+        prm = ref if prm_ok else wrong
+        margin = 0.4 if prm_ok else 0.1
+        scores = [0.5 + margin] * steps
+        if prm >= 0:
+            scores[prm] = 0.5 - margin
+        rows.append(("prm", str(prm), {"scores": scores, "threshold": 0.5}))
+        for job, (method, label, raw) in enumerate(rows, start=1):
+            Suggestion.objects.create(item=item, target="item", method=method, label=label,
+                                      model_name="m", job_id=job, raw=raw)  # fmt: skip
+    project.auto_accept_min_labeled = 5
+    project.auto_accept_target = 0.6
+    project.save()
+    project_stats_refresh(project=project)
+    login(page, "manager")
+    page.goto(f"{live_server.url}/projects/{SLUG}/dashboard/")
+    panel = page.locator("#model-loop")
+    panel.scroll_into_view_if_needed()
+    chart = panel.locator('svg[aria-label="Accuracy against coverage per method"]')
+    assert chart.locator("circle").count() >= 5
+    text = panel.inner_text()
+    assert "Consensus jobs would accept labels with" in text
+    shot(page, "loop-calibration-chart", full_page=True)
