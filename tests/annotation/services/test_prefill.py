@@ -143,3 +143,35 @@ def test_web_form_confirm_boxes(prefilled):
     post = QueryDict("rating-0=-1&confirm-0=1&rating-1=1&rating-2=-1&confirm-2=on")
     got = label_kind_for(project).parse_form(post=post, left_index=None, right_index=None)
     assert [s.get("confirmed") for s in got["steps"]] == [True, None, True]
+
+
+def test_rest_next_shows_prefill_and_submit_needs_confirmation(prefilled, member):
+    from rest_framework.test import APIClient
+
+    project, item = prefilled
+    client = APIClient()
+    client.force_authenticate(member(project))
+    base = f"/api/v1/projects/{project.slug}/assignments/"
+    nxt = client.post(base + "next/", {}, format="json").json()
+    assert nxt["prefill"] == {
+        "0": {"value": -1, "confidence": pytest.approx(0.8), "method": "prm"},
+        "1": {"value": 1, "confidence": pytest.approx(0.9), "method": "prm"},
+        "2": {"value": -1, "confidence": pytest.approx(1.0), "method": "mc"},
+    }
+    steps = [{"index": i, "rating": v} for i, v in ((0, -1), (1, 1), (2, -1))]
+    resp = client.post(
+        base + f"{nxt['id']}/submit/",
+        {"labels": {"steps": steps}, "client_token": "tok"},
+        format="json",
+    )
+    assert resp.status_code == 400
+    assert "unconfirmed: 1, 2, 3" in json.dumps(resp.json())
+    for s in steps:
+        s["confirmed"] = True
+    resp = client.post(
+        base + f"{nxt['id']}/submit/",
+        {"labels": {"steps": steps}, "client_token": "tok"},
+        format="json",
+    )
+    assert resp.status_code == 201, resp.content
+    assert set(StepLabel.objects.values_list("provenance", flat=True)) == {"model_confirmed"}
