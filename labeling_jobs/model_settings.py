@@ -170,12 +170,12 @@ def model_settings_get(name: str) -> ModelSettings:
     if name in DEMO_ALIASES or name == settings.STEPWISE_DEMO_MODEL:
         return demo_settings()
     base = models_dir()
-    if name and "/" not in name and (base / name).is_dir():
+    if name and "/" not in name and _is_dir(base / name):
         found = settings_read(base / name, name=name)
         if found is not None:
             return found
     path = Path(name).expanduser()
-    if path.is_dir():
+    if _is_dir(path):
         found = settings_read(path, name=name)
         if found is not None:
             return replace(found, name=name)
@@ -185,3 +185,12 @@ def model_settings_get(name: str) -> ModelSettings:
 def prm_latest(*, project_slug: str) -> ModelSettings | None:
     """The newest PRM this project may use (its own trained ones and unowned local PRMs)."""
     return next((m for m in model_list(project_slug=project_slug) if m.is_prm), None)
+
+
+def _is_dir(path: Path) -> bool:
+    """`Path.is_dir`, False for a name the file system refuses (too long: ENAMETOOLONG,
+    which Python 3.11's is_dir raises instead of answering False)."""
+    try:
+        return path.is_dir()
+    except OSError:
+        return False
