@@ -53,9 +53,10 @@ def routed(make_project):
     return project, (a, b, c, d)
 
 
-def test_uncertainty_routing_orders_the_claim_and_restores(routed, member):
+def test_uncertainty_routing_orders_the_claim_and_restores(routed, member, routing_inline):
     project, (a, b, c, d) = routed
-    project_model_loop_update(project=project, routing="uncertainty")
+    with routing_inline():
+        project_model_loop_update(project=project, routing="uncertainty")
     prio = dict(Item.objects.filter(project=project).values_list("id", "priority"))
     assert prio[b.id] == routing_priority(1.0) == 1000
     assert prio[c.id] == routing_priority(1 - 0.08 / 0.5)
@@ -74,7 +75,8 @@ def test_uncertainty_routing_orders_the_claim_and_restores(routed, member):
         lease.save()
     assert order == [b.id, c.id, a.id, d.id]
     # Routing off: the managers' priorities (0..3) are back, and so is their order.
-    project_model_loop_update(project=project, routing="priority")
+    with routing_inline():
+        project_model_loop_update(project=project, routing="priority")
     prio = dict(Item.objects.filter(project=project).values_list("id", "priority"))
     assert [prio[i.id] for i in (a, b, c, d)] == [0, 1, 2, 3]
     assert not Item.objects.filter(project=project, manager_priority__isnull=False).exists()
@@ -92,13 +94,17 @@ def test_recompute_is_idempotent_and_keeps_manager_priority(routed):
     assert [parked[i.id] for i in items] == [0, 1, 2, 3]
 
 
-def test_claim_query_count_is_unchanged_by_routing(routed, member, django_assert_num_queries):
+def test_claim_query_count_is_unchanged_by_routing(
+    routed, member, django_assert_num_queries, routing_inline
+):
     project, _ = routed
     first, second = member(project), member(project)
     with django_assert_num_queries(7) as ctx:
         assignment_claim_next(project=project, annotator=first)
     before = len(ctx.captured_queries)
-    project_model_loop_update(project=project, routing="uncertainty")
+    with routing_inline():
+        project_model_loop_update(project=project, routing="uncertainty")
+    assert Item.objects.filter(project=project, routed_at__isnull=False).exists()
     with django_assert_num_queries(before):
         assignment_claim_next(project=project, annotator=second)
 
@@ -120,7 +126,17 @@ def test_settings_are_validated(make_project, fields, field):
     assert err.value.field == field
 
 
-def test_settings_api(routed, api_client, member):
+def test_settings_change_queues_the_rerank_after_commit(routed, django_capture_on_commit_callbacks):
+    project, _ = routed
+    with django_capture_on_commit_callbacks() as callbacks:
+        project_model_loop_update(project=project, routing="uncertainty")
+        project_model_loop_update(project=project, prefill=True)  # routing unchanged
+    assert len(callbacks) == 1
+    # Nothing is re-ranked in the request itself.
+    assert not Item.objects.filter(project=project, routed_at__isnull=False).exists()
+
+
+def test_settings_api(routed, api_client, member, routing_inline):
     project, _ = routed
     url = f"/api/v1/projects/{project.slug}/model-loop/"
     manager = project.created_by
@@ -130,10 +146,11 @@ def test_settings_api(routed, api_client, member):
     assert got.json()["routing"] == "priority"
     assert got.json()["auto_accept_target"] == 0.95
     assert got.json()["calibration"]["choice"]["rule"] is None
-    resp = api_client.patch(
-        url, {"routing": "uncertainty", "auto_accept_min_labeled": 20, "prefill": True},
-        format="json",
-    )  # fmt: skip
+    with routing_inline():
+        resp = api_client.patch(
+            url, {"routing": "uncertainty", "auto_accept_min_labeled": 20, "prefill": True},
+            format="json",
+        )  # fmt: skip
     assert resp.status_code == 200, resp.content
     project.refresh_from_db()
     assert (project.routing, project.auto_accept_min_labeled, project.prefill) == (
