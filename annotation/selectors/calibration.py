@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from typing import Any
 
 from annotation.calibration import (
@@ -111,7 +112,11 @@ def calibration_report(
 ) -> dict[str, Any]:
     """Every rule measured on the project's labeled items, the rule it would auto-accept
     with under its settings, and the accuracy/coverage curve per method."""
-    verdicts = list(item_verdicts(project=project, job_ids=job_ids).values())
+    # Only labeled items are measured: read the references first, then their verdicts.
+    refs = reference_first_errors(project=project)
+    found = item_verdicts(project=project, item_ids=list(refs), job_ids=job_ids,
+                          with_reference=False)  # fmt: skip
+    verdicts = [replace(v, reference=refs[item_id]) for item_id, v in found.items()]
     results: list[RuleResult] = rules_evaluate(verdicts)
     choice: RuleChoice = rule_choose(
         results, target=project.auto_accept_target, min_labeled=project.auto_accept_min_labeled
