@@ -13,12 +13,14 @@ from typing import Any
 
 from django.db import transaction
 
+from annotation.dispatch import enqueue_on_commit
 from annotation.errors import ApplicationError
 from annotation.kinds import label_schema_validate
 from annotation.kinds.base import Schema
 from annotation.models import Item, Project
 from annotation.project_settings import SETTINGS_BY_NAME, ProjectSetting
 from annotation.selectors.project_settings import project_schema_orphans
+from annotation.services.model_loop import ROUTING_SENDER
 
 
 def setting_value_clean(setting: ProjectSetting, value: Any) -> Any:
@@ -121,6 +123,7 @@ def project_settings_update(*, project: Project, values: Mapping[str, Any]) -> P
     values raise ApplicationError naming the setting.
     """
     locked = Project.objects.select_for_update().get(pk=project.pk)
+    old_routing = locked.routing
     changed: set[str] = set()
     schema = dict(locked.label_schema or {})
     for name, raw in values.items():
@@ -142,6 +145,10 @@ def project_settings_update(*, project: Project, values: Mapping[str, Any]) -> P
         locked.save(update_fields=sorted(changed))
     if "overlap" in changed:
         items_completeness_sync(project=locked)
+    if locked.routing != old_routing:
+        # As project_model_loop_update: the re-rank (or the managers' priorities put back) is
+        # a task after commit, never work in the request.
+        enqueue_on_commit(ROUTING_SENDER, [locked.id])
     return locked
 
 
