@@ -193,12 +193,3 @@ def model_settings_get(name: str) -> ModelSettings:
 def prm_latest(*, project_slug: str) -> ModelSettings | None:
     """The newest PRM this project may use (its own trained ones and unowned local PRMs)."""
     return next((m for m in model_list(project_slug=project_slug) if m.is_prm), None)
-
-
-def _is_dir(path: Path) -> bool:
-    """`Path.is_dir`, False for a name the file system refuses (too long: ENAMETOOLONG,
-    which Python 3.11's is_dir raises instead of answering False)."""
-    try:
-        return path.is_dir()
-    except OSError:
-        return False
