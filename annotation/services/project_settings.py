@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from django.db import transaction
+from django.db.models import F
 
 from annotation.dispatch import enqueue_on_commit
 from annotation.errors import ApplicationError
@@ -157,9 +158,10 @@ def items_completeness_sync(*, project: Project) -> int:
     annotations (gold items never are), so a raised k sends done items back to the queue and
     a lowered one stops asking for more. Returns the number of items changed."""
     items = Item.objects.filter(project=project, is_gold=False)
-    k = project.overlap
-    reopened = items.filter(is_complete=True, done_count__lt=k).update(is_complete=False)
-    closed = items.filter(is_complete=False, done_count__gte=k).update(is_complete=True)
+    # An item a manager sent back for more labels needs k plus its extra labels.
+    needed = project.overlap + F("extra_labels")
+    reopened = items.filter(is_complete=True, done_count__lt=needed).update(is_complete=False)
+    closed = items.filter(is_complete=False, done_count__gte=needed).update(is_complete=True)
     return reopened + closed
 
 
