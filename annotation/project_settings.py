@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from annotation.kinds import label_kind_for
 from annotation.kinds.steps import STEP_MODE_CHOICES
+from annotation.models import Routing
 
 if TYPE_CHECKING:
     from annotation.models import Project
@@ -50,6 +51,10 @@ class ProjectSetting:
         return not self.schema_key or self.schema_key in label_kind_for(project).default_schema
 
 
+ROUTING_CHOICES: tuple[tuple[str, str], ...] = tuple(
+    (str(v), str(label)) for v, label in Routing.choices
+)
+
 GENERAL, LABELING, QUALITY, MODELS = "General", "Labeling", "Quality", "Model help"
 
 PROJECT_SETTINGS: tuple[ProjectSetting, ...] = (
@@ -64,6 +69,10 @@ PROJECT_SETTINGS: tuple[ProjectSetting, ...] = (
     ProjectSetting("show_suggestions", "Show model hints", "Annotators see model suggestions (judge verdicts, step scores) while labeling.", "bool", MODELS),
     ProjectSetting("consensus_auto_accept", "Consensus auto-accept", "Consensus jobs write the first-error verdicts that the judge and MC agree on as consensus labels (a job may override it).", "bool", MODELS),
     ProjectSetting("allow_consensus_labels", "Exports may use consensus labels", "Lets an export include consensus labels (its include_consensus option).", "bool", MODELS),
+    ProjectSetting("routing", "Task order", "By the managers' priority, or by model uncertainty: items where the judge, MC and PRM disagree or the PRM is closest to its threshold come first (re-ranked after each scoring job).", "choice", MODELS, choices=ROUTING_CHOICES),
+    ProjectSetting("auto_accept_target", "Auto-accept target accuracy", "A consensus rule auto-accepts only when the 95% lower bound of its accuracy against human labels reaches this (0.5–1).", "float", MODELS, minimum=0.5, maximum=1.0),
+    ProjectSetting("auto_accept_min_labeled", "Auto-accept minimum labeled items", "No rule auto-accepts before it is measured on at least this many human- or gold-labeled items.", "int", MODELS, minimum=1, maximum=1_000_000),
+    ProjectSetting("prefill", "Verify-the-model mode", "Step projects: pre-fill each step with the newest model pre-label; annotators confirm or change every step. Agreement leaves these labels out.", "bool", MODELS),
 )  # fmt: skip
 
 SETTINGS_BY_NAME = {s.name: s for s in PROJECT_SETTINGS}

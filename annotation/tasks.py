@@ -16,6 +16,7 @@ from celery import Task, shared_task
 from annotation.dispatch import sender_register
 from annotation.services.exports import export_run_execute
 from annotation.services.import_runs import import_run_execute
+from annotation.services.model_loop import item_routing_recompute_for
 from annotation.services.runs import RunBusyError, runs_sweep
 from annotation.services.stats import project_stats_refresh_execute
 from annotation.services.uploads import import_upload_sweep
@@ -64,6 +65,16 @@ def runs_sweep_task() -> dict[str, Any]:
 sender_register("annotation.import_run", lambda run_id: import_run_execute_task.delay(run_id))
 sender_register("annotation.export_run", lambda run_id: export_run_execute_task.delay(run_id))
 sender_register("annotation.stats_refresh", lambda run_id: project_stats_refresh_task.delay(run_id))
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def item_routing_recompute_task(project_id: int) -> int:
+    """Re-rank (or restore) a project's task stream after its routing setting changed;
+    idempotent, so a redelivery does no harm."""
+    return item_routing_recompute_for(project_id=project_id)
+
+
+sender_register("annotation.routing", lambda pid: item_routing_recompute_task.delay(pid))
 
 
 @shared_task

@@ -25,7 +25,9 @@ from django.utils import timezone
 
 from annotation.dispatch import enqueue_on_commit
 from annotation.errors import ApplicationError
-from annotation.models import Item, Project, SuggestionMethod, User
+from annotation.models import Item, Project, Routing, SuggestionMethod, User
+from annotation.selectors.calibration import calibration_report
+from annotation.services.model_loop import item_routing_recompute
 from annotation.services.runs import RunBeat, exception_message
 from annotation.services.stats import project_stats_changed
 from annotation.services.suggestions import (
@@ -58,6 +60,11 @@ logger = logging.getLogger(__name__)
 
 # Names of the senders labeling_jobs.tasks registers (annotation.dispatch).
 CHUNK_SENDER = "labeling_jobs.chunk"
+# Jobs whose verdicts feed uncertainty routing.
+ROUTING_KINDS = frozenset(
+    {JobKind.STEP_JUDGE, JobKind.MC_ESTIMATE, JobKind.FIRST_ERROR_SEARCH, JobKind.PRM_SCORE,
+     JobKind.CONSENSUS}
+)  # fmt: skip
 SCOPE_KEYS = frozenset({"dataset_id", "item_ids", "external_ids", "is_complete", "limit"})
 
 
@@ -128,7 +135,33 @@ def _consensus_params(project: Project, params: dict[str, Any]) -> dict[str, Any
             ]
         else:
             params["mc_methods"] = list(JOB_KIND_SPECS[JobKind(job.kind)].methods)
+    params["prm_job_id"] = _prm_job_id(project, params.get("prm_job_id"))
+    if params.get("auto_accept"):
+        # The rule is chosen once, here, from the labels there are now, and pinned with its
+        # measured accuracy: the job's labels can be explained and reproduced later.
+        report = calibration_report(
+            project=project,
+            job_ids={"judge": params["judge_job_id"], "mc": params["mc_job_id"],
+                     "prm": params["prm_job_id"]},
+        )  # fmt: skip
+        params["auto_accept_rule"] = report["choice"]
     return params
+
+
+def _prm_job_id(project: Project, given: Any) -> int | None:
+    """The PRM job the consensus uses for its PRM rules: the given one, else the latest
+    succeeded prm_score job, else none."""
+    if given:
+        job = LabelingJob.objects.filter(project=project, id=given, kind=JobKind.PRM_SCORE).first()
+        if job is None:
+            raise ApplicationError(
+                f"no prm_score job {given} in this project",
+                code="not_found_in_project",
+                field="params.prm_job_id",
+            )
+        return job.id
+    latest = _latest_job(project, (JobKind.PRM_SCORE,))
+    return latest.id if latest else None
 
 
 def _scope_item_ids(project: Project, scope: dict[str, Any]) -> list[int]:
@@ -182,10 +215,11 @@ def labeling_job_create(
     )
     merged = _params_merge(kind, params)
     if kind == JobKind.CONSENSUS:
-        merged = _consensus_params(project, merged)
         if "auto_accept" not in (params or {}):
-            # The project's setting, unless this job says otherwise.
+            # The project's setting, unless this job says otherwise; the calibrated rule is
+            # then chosen (or refused) for it by _consensus_params.
             merged["auto_accept"] = project.consensus_auto_accept
+        merged = _consensus_params(project, merged)
         backend, model_name = Backend.NONE, "consensus"
     else:
         backend = backend or Backend.TRANSFORMERS
@@ -317,7 +351,20 @@ def labeling_job_chunk_run(*, chunk_id: int, worker: str = "") -> str:
         logger.exception("labeling job %s chunk %s: results not written", job.id, chunk.index)
         labeling_job_chunk_fail(chunk_id=chunk.id, message=exception_message(exc))
         return "failed"
+    if moved:
+        _after_job(job)
     return "done" if moved else "noop"
+
+
+def _after_job(job: LabelingJob) -> None:
+    """Once a scoring job has succeeded, re-rank the project's task stream if it routes by
+    uncertainty: once per job, never per claim."""
+    if job.kind not in ROUTING_KINDS:
+        return
+    done = LabelingJob.objects.filter(id=job.id, status=JobStatus.SUCCEEDED).exists()
+    project = Project.objects.get(id=job.project_id)
+    if done and project.routing == Routing.UNCERTAINTY:
+        item_routing_recompute(project=project)
 
 
 @transaction.atomic

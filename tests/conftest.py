@@ -3,6 +3,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.db import connection
@@ -87,3 +88,21 @@ def api_client() -> APIClient:
 @pytest.fixture
 def is_postgres(db) -> bool:
     return connection.vendor == "postgresql"
+
+
+@pytest.fixture
+def routing_inline(monkeypatch, django_capture_on_commit_callbacks) -> Callable[[], Any]:
+    """Run the routing task in this process when it is queued (as an eager worker would):
+    use `with routing_inline(): ...` around a settings change."""
+    from annotation import tasks
+
+    monkeypatch.setattr(
+        tasks.item_routing_recompute_task,
+        "delay",
+        lambda pid: tasks.item_routing_recompute_task(pid),
+    )
+
+    def run() -> Any:
+        return django_capture_on_commit_callbacks(execute=True)
+
+    return run

@@ -13,7 +13,11 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 # Read by something other than config/: Django itself, CUDA, and platform/entrypoint.sh.
-READ_ELSEWHERE = {"DJANGO_SETTINGS_MODULE", "CUDA_VISIBLE_DEVICES"}
+# Read by Django, CUDA, and (the last three) tqdm, huggingface_hub and transformers.
+READ_ELSEWHERE = {
+    "DJANGO_SETTINGS_MODULE", "CUDA_VISIBLE_DEVICES", "TQDM_DISABLE",
+    "HF_HUB_DISABLE_PROGRESS_BARS", "TRANSFORMERS_VERBOSITY",
+}  # fmt: skip
 
 
 def _settings_vars() -> set[str]:

@@ -144,6 +144,7 @@ def test_celery_finds_every_task_and_routes_labeling_jobs_to_gpu():
         "annotation.tasks.export_run_execute_task": "default",
         "annotation.tasks.project_stats_refresh_task": "default",
         "annotation.tasks.runs_sweep_task": "default",
+        "annotation.tasks.item_routing_recompute_task": "default",
         "labeling_jobs.tasks.labeling_job_chunk_run_task": "gpu",
     }
     for name, queue in queues.items():

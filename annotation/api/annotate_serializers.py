@@ -19,7 +19,7 @@ from annotation.api.serializers import (
     StepOutputSerializer,
     TurnOutputSerializer,
 )
-from annotation.kinds import LABEL_KINDS
+from annotation.kinds import LABEL_KINDS, label_kind_for
 from annotation.models import Annotation, Assignment, Candidate, Flag, Item, Suggestion, User
 from annotation.selectors.annotations import annotation_labels
 
@@ -99,6 +99,7 @@ class AssignmentOutputSerializer(serializers.Serializer):
     item = serializers.SerializerMethodField()
     project = serializers.SerializerMethodField()
     suggestions = serializers.SerializerMethodField()
+    prefill = serializers.SerializerMethodField()
 
     def get_item(self, obj: Assignment) -> dict[str, Any]:
         kind = self.context["project"].kind
@@ -118,6 +119,18 @@ class AssignmentOutputSerializer(serializers.Serializer):
         return {
             target: SuggestionOutputSerializer(rows, many=True).data
             for target, rows in self.context["suggestions"].items()
+        }
+
+    def get_prefill(self, obj: Assignment) -> dict[str, Any]:
+        """Verify-the-model mode: the model's pre-label per part index ({} when off). Each
+        pre-filled step must be submitted with `confirmed: true` or a changed value."""
+        project = self.context["project"]
+        if not project.prefill:
+            return {}
+        got = label_kind_for(project).prefill(item_id=obj.item_id, schema=project.label_schema)
+        return {
+            str(i): {"value": p.value, "confidence": p.confidence, "method": p.method}
+            for i, p in got.items()
         }
 
 

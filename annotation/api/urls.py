@@ -8,6 +8,7 @@ from annotation.api import (
     backup_views,
     docs,
     item_views,
+    model_loop_views,
     settings_views,
     study_views,
     views,
@@ -29,6 +30,11 @@ urlpatterns = [
     path("backups/restore/", backup_views.ProjectRestoreApi.as_view(), name="project-restore"),
     path(project, views.ProjectDetailApi.as_view(), name="project-detail"),
     path(f"{project}backup/", backup_views.ProjectBackupApi.as_view(), name="project-backup"),
+    path(
+        f"{project}model-loop/",
+        model_loop_views.ModelLoopSettingsApi.as_view(),
+        name="project-model-loop",
+    ),
     path(f"{project}members/", views.MemberListSetApi.as_view(), name="member-list"),
     path(
         f"{project}members/<int:pk>/",

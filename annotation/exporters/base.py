@@ -29,11 +29,16 @@ PAIR_MODES = ("all", "best_vs_rest")
 CONVERSATION_MODES = ("auto", "standard", "conversational")
 NEUTRAL_MODES = ("true", "false", "drop")
 SOURCE_MODES = ("annotators", "human", "imported")
+# Which labels by where they came from: all; human-verified (no model label a human did not
+# check: consensus auto-labels out, pre-filled steps in, each confirmed or changed by a
+# human); unassisted (also no label made on a pre-filled form).
+PROVENANCE_MODES = ("all", "human_verified", "unassisted")
 
 DEFAULT_OPTIONS: dict[str, Any] = {
     "labels": "final",
     "sources": "annotators",
     "include_consensus": False,
+    "provenance": "all",
     "min_confidence": 0.0,
     "min_agreement": None,
     "test_size": 0.0,
@@ -55,6 +60,7 @@ DEFAULT_OPTIONS: dict[str, Any] = {
 _CHOICES = {
     "labels": LABEL_MODES,
     "sources": SOURCE_MODES,
+    "provenance": PROVENANCE_MODES,
     "file_format": FILE_FORMATS,
     "ties": TIE_MODES,
     "pairs": PAIR_MODES,

@@ -85,6 +85,19 @@ def _fmt(x: Any) -> str:
     return str(x)
 
 
+PROVENANCE_TEXT = {
+    "all": "",
+    "human_verified": (
+        "; **only human-verified labels**: no model label that a human did not check (steps "
+        "pre-filled by a model are kept where an annotator confirmed or changed each)"
+    ),
+    "unassisted": (
+        "; **only human-verified labels made without model pre-fill** (labels made in "
+        "verify-the-model mode left out, since pre-filled values anchor annotators)"
+    ),
+}
+
+
 def dataset_card(manifest: dict[str, Any]) -> str:
     """README.md: YAML header, then the Data Cards sections."""
     p = manifest["project"]
@@ -143,6 +156,7 @@ def dataset_card(manifest: dict[str, Any]) -> str:
             else " (every annotator's labels as separate rows)"
         )
         + f"; consensus auto-labels {'included and marked' if opts['include_consensus'] else 'excluded'}"
+        + PROVENANCE_TEXT[opts.get("provenance", "all")]
         + f"; minimum confidence {opts['min_confidence']}"
         + (f"; minimum item agreement {opts['min_agreement']}" if opts["min_agreement"] is not None else "")
         + ".\n"

@@ -106,6 +106,12 @@ def export_format_check(*, project: Project, fmt: str) -> Exporter:
 def export_sources(*, project: Project, options: dict[str, Any]) -> tuple[str, ...]:
     """The annotation sources that count as annotators' votes for this export."""
     src = list(sources_for(options["sources"]))
+    if options["include_consensus"] and options["provenance"] != "all":
+        raise ApplicationError(
+            "consensus auto-labels are model labels no human verified",
+            code="conflict",
+            field="options.include_consensus",
+        )
     if options["include_consensus"]:
         if not project_quality_settings(project=project).allow_consensus_labels:
             raise ApplicationError(
@@ -309,6 +315,7 @@ def export_write(
         for chunk in iter_items(
             project=project, sources=query_sources, chunk_size=CHUNK_ITEMS, with_mc=with_mc,
             with_times=not c.final or exporter.annotation_times,
+            unassisted=opts["provenance"] == "unassisted",
         ):  # fmt: skip
             yield len(chunk), exporter.records(c, chunk)
 

@@ -44,7 +44,7 @@ def _c(model: Any, name: str) -> str:
 class _Sql:
     """The statements of one read, with table and column names from the models."""
 
-    def __init__(self, n_sources: int, with_times: bool) -> None:
+    def __init__(self, n_sources: int, with_times: bool, unassisted: bool = False) -> None:
         marks = ", ".join(["%s"] * n_sources)
         it, st, tu, ca, an = _t(Item), _t(Step), _t(Turn), _t(Candidate), _t(Annotation)
         meta = f"CAST({_c(Item, 'metadata')} AS TEXT)"
@@ -79,7 +79,8 @@ class _Sql:
             f"{_c(Annotation, 'finish_reason')}, {_c(Annotation, 'justification')}, "
             f"{_c(Annotation, 'time_spent_ms')}, {created} FROM {an} "
             f"WHERE {_c(Annotation, 'item')} {in_items} AND {_c(Annotation, 'source')} IN ({marks}) "
-            f"ORDER BY {_c(Annotation, 'item')}, id"
+            + (f"AND NOT {_c(Annotation, 'prefilled')} " if unassisted else "")
+            + f"ORDER BY {_c(Annotation, 'item')}, id"
         )
         # Labels by the id range of the chunk's parts (an index range scan on their FK):
         # a join through the annotations lets the planner pick a sequential scan per chunk.
@@ -114,9 +115,14 @@ class _Sql:
 
 
 def read_chunks_flat(
-    project: Project, sources: Sequence[str], chunk_size: int, with_mc: bool, with_times: bool
+    project: Project,
+    sources: Sequence[str],
+    chunk_size: int,
+    with_mc: bool,
+    with_times: bool,
+    unassisted: bool = False,
 ) -> Iterator[list[ItemData]]:
-    sql = _Sql(len(sources), with_times)
+    sql = _Sql(len(sources), with_times, unassisted)
     kind = project.kind
     # SQLite returns timestamps without a zone (the ORM adds UTC in a converter).
     naive = connection.vendor == "sqlite"

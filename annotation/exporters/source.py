@@ -46,16 +46,18 @@ def iter_items(
     with_mc: bool = False,
     with_times: bool = True,
     prefetch: bool = True,
+    unassisted: bool = False,
 ) -> Iterator[list[ItemData]]:
     """Chunks of items (id order) with their parts and the annotations of `sources`;
-    without `with_times` the annotations' `created_at` is None.
+    without `with_times` the annotations' `created_at` is None; with `unassisted`, only
+    annotations made without model pre-fill.
 
     With `prefetch` (and outside a transaction, whose uncommitted rows another connection
     could not see) a thread reads the next chunk on its own connection while the caller
     works on this one, so the database and Python run side by side; at most two chunks are
     in memory at once.
     """
-    chunks = read_chunks_flat(project, sources, chunk_size, with_mc, with_times)
+    chunks = read_chunks_flat(project, sources, chunk_size, with_mc, with_times, unassisted)
     if prefetch and not connection.in_atomic_block:
         return _prefetched(chunks)
     return chunks

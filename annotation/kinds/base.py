@@ -77,6 +77,17 @@ class SchemaOrphan:
     annotations: int
 
 
+@dataclass(frozen=True, slots=True)
+class Prefill:
+    """A model's pre-label of one part, as verify-the-model mode shows it for confirmation:
+    the value, the model's probability of that value (None when it gave none) and the
+    suggestion method it came from."""
+
+    value: int
+    confidence: float | None
+    method: str
+
+
 # --- presentation: what the labeling form and the review table show ------------------------
 
 
@@ -117,6 +128,11 @@ class Part:
     source: tuple[str, str] | None = None
     # Long enough to be shown collapsed to a few lines, with "show all".
     long: bool = False
+    # Verify-the-model mode: the model's pre-label shown for this part, and whether the
+    # annotator ticked it as confirmed.
+    prefill: Prefill | None = None
+    prefill_text: str = ""
+    confirmed: bool = False
 
 
 @dataclass
@@ -381,6 +397,31 @@ class LabelKind(ABC):
         right_index: int | None,
     ) -> dict[str, Any]:
         """What the kind's form template shows for one item, `labels` pre-filled."""
+
+    # --- verify-the-model mode (project.prefill) ---------------------------------------------
+
+    def prefill(self, *, item_id: int, schema: Schema) -> dict[int, Prefill]:
+        """The newest model pre-label of each part, by part index, to pre-fill the form with;
+        empty for kinds (or schema modes) that are never pre-filled."""
+        return {}
+
+    def prefill_of_annotation(self, annotation: Annotation) -> dict[int, Prefill]:
+        """The pre-labels an annotation was submitted against (kept on its label rows), so
+        that an edit keeps their provenance."""
+        return {}
+
+    def prefill_apply(
+        self, *, labels: Labels, prefill: Mapping[int, Prefill], require_confirmation: bool
+    ) -> Labels:
+        """Mark each part of validated `labels` with where its value came from (human, model
+        confirmed, model changed). With `require_confirmation`, raise ApplicationError unless
+        every pre-filled part was confirmed or changed."""
+        return labels
+
+    def prefill_page(self, *, context: dict[str, Any], prefill: Mapping[int, Prefill]) -> None:
+        """Show `prefill` in a `page_context` built without labels: the model's values
+        pre-selected and marked as the model's."""
+        return None
 
     # --- review ---------------------------------------------------------------------------
 

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from django.db import connection
 
 from annotation.kinds.base import (
+    SUGGESTION_SHORT,
     Cell,
     Choice,
     Column,
@@ -24,6 +25,7 @@ from annotation.kinds.base import (
     Labels,
     Part,
     Parts,
+    Prefill,
     ReviewCells,
     ReviewLayout,
     Schema,
@@ -32,7 +34,7 @@ from annotation.kinds.base import (
     hints,
     invalid,
 )
-from annotation.models import FinishReason, ProjectKind, Step, StepLabel
+from annotation.models import FinishReason, ProjectKind, Provenance, Step, StepLabel, Suggestion
 from annotation.web.rendering import rich_text
 
 if TYPE_CHECKING:
@@ -51,7 +53,11 @@ RATING_CLASS = {-1: "r-wrong", 0: "r-neutral", 1: "r-right"}
 # A step longer than this is shown collapsed to a few lines, with "show all".
 LONG_STEP_CHARS = 600
 LONG_STEP_LINES = 8
-_STEP_KEY = re.compile(r"^(rating|cant|comment)-(\d+)$")
+_STEP_KEY = re.compile(r"^(rating|cant|comment|confirm)-(\d+)$")
+# A step-level suggestion's label as a rating ("+"/"-" of the PRM and the verifier, the hard
+# "1"/"0" of MC); others are read from the score at 0.5.
+_LABEL_RATING = {"+": 1, "1": 1, "-": -1, "0": -1}
+_PREFILL_KEYS = ("provenance", "model_value", "model_confidence", "model_method")
 # An annotator who stops (a bad problem, giving up) need not label every step.
 _STOPPED = (FinishReason.BAD_PROBLEM, FinishReason.GIVE_UP)
 
@@ -202,6 +208,9 @@ class StepLabels(LabelKind):
                 "cant_judge": bool(raw.get("cant_judge")),
                 "comment": str(raw.get("comment") or "")[:5000],
             }
+            if raw.get("confirmed") in (True, 1, "1", "true", "on"):
+                # Only read by `prefill_apply`, which drops it from the normal form.
+                given[idx]["confirmed"] = True
         return given
 
     def annotation_fields(self, labels: Labels) -> dict[str, Any]:
@@ -235,6 +244,10 @@ class StepLabels(LabelKind):
                 rating=s["rating"],
                 cant_judge=s["cant_judge"],
                 comment=s["comment"],
+                provenance=s.get("provenance", Provenance.HUMAN),
+                model_value=s.get("model_value"),
+                model_confidence=s.get("model_confidence"),
+                model_method=s.get("model_method", ""),
             )
             for s in labels["steps"]
         ]
@@ -246,6 +259,11 @@ class StepLabels(LabelKind):
                 "rating": sl.rating,
                 "cant_judge": sl.cant_judge,
                 "comment": sl.comment,
+                **(
+                    {k: getattr(sl, k) for k in _PREFILL_KEYS}
+                    if sl.provenance != Provenance.HUMAN
+                    else {}
+                ),
             }
             for sl in annotation.step_labels.select_related("step").order_by("step__index")
         ]
@@ -266,6 +284,8 @@ class StepLabels(LabelKind):
             row = steps.setdefault(idx, {"index": idx})
             if what == "rating":
                 row["rating"] = post.get(key) or None
+            elif what == "confirm":
+                row["confirmed"] = post.get(key) in ("1", "on", "true")
             elif what == "cant":
                 row["cant_judge"] = post.get(key) in ("1", "on", "true")
             else:
@@ -371,6 +391,87 @@ class StepLabels(LabelKind):
                  "cant_judge": False, "comment": ""}
             )  # fmt: skip
         return {"steps": steps, "provenance": provenance} if provenance else {}
+
+    # --- verify-the-model mode ---------------------------------------------------------------
+
+    def prefill(self, *, item_id: int, schema: Schema) -> dict[int, Prefill]:
+        """The newest step-level suggestion of each step (the PRM's, the verifier's or MC's,
+        whichever job ran last). First-error mode is never pre-filled: its one answer is not
+        per step."""
+        if schema.get("mode", "rate_every_step") != "rate_every_step":
+            return {}
+        rows = (
+            Suggestion.objects.filter(item_id=item_id, step__isnull=False)
+            .order_by("-job_id", "-id")
+            .values_list("step__index", "method", "score", "label")
+        )
+        out: dict[int, Prefill] = {}
+        for index, method, score, label in rows:
+            if index in out:
+                continue
+            value = _LABEL_RATING.get(label)
+            if value is None and score is not None:
+                value = 1 if score >= 0.5 else -1
+            if value is None:
+                continue
+            conf = None if score is None else (score if value == 1 else 1 - score)
+            out[index] = Prefill(value=value, confidence=conf, method=method)
+        return out
+
+    def prefill_of_annotation(self, annotation: Annotation) -> dict[int, Prefill]:
+        rows = annotation.step_labels.filter(model_value__isnull=False).values_list(
+            "step__index", "model_value", "model_confidence", "model_method"
+        )
+        return {i: Prefill(v, c, m) for i, v, c, m in rows if v is not None}
+
+    def prefill_apply(
+        self, *, labels: Labels, prefill: Mapping[int, Prefill], require_confirmation: bool
+    ) -> Labels:
+        stopped = labels.get("finish_reason") in _STOPPED
+        unconfirmed = []
+        steps = []
+        for given in labels["steps"]:
+            step = {k: v for k, v in given.items() if k != "confirmed"}
+            p = prefill.get(step["index"])
+            if p is not None:
+                changed = step["rating"] != p.value or step["cant_judge"]
+                if changed:
+                    step["provenance"] = Provenance.MODEL_CHANGED
+                elif given.get("confirmed") or not require_confirmation:
+                    step["provenance"] = Provenance.MODEL_CONFIRMED
+                elif stopped:
+                    # Stopped early: an unconfirmed pre-fill is not the annotator's label.
+                    step["rating"], step["provenance"] = None, Provenance.HUMAN
+                    p = None
+                else:
+                    unconfirmed.append(step["index"])
+                if p is not None:
+                    step.update(model_value=p.value, model_confidence=p.confidence,
+                                model_method=p.method)  # fmt: skip
+            steps.append(step)
+        if unconfirmed and require_confirmation:
+            raise invalid(
+                "steps",
+                "confirm or change the model's label of every pre-filled step (unconfirmed: "
+                f"{', '.join(str(i + 1) for i in unconfirmed[:10])})",
+                code="unconfirmed",
+            )
+        return {**labels, "steps": steps}
+
+    def prefill_page(self, *, context: dict[str, Any], prefill: Mapping[int, Prefill]) -> None:
+        if not prefill:
+            return
+        context["prefilled"] = True
+        for part in context["steps"]:
+            p = prefill.get(part.index)
+            if p is None:
+                continue
+            part.prefill = p
+            conf = "" if p.confidence is None else f", {p.confidence:.2f}"
+            name = SUGGESTION_SHORT.get(p.method, p.method)
+            part.prefill_text = f"Model ({name}{conf}): {RATING_TEXT[p.value]}"
+            if part.rating is None and not part.cant_judge:
+                part.rating = p.value
 
     # --- review ---------------------------------------------------------------------------
 

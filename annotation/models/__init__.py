@@ -50,6 +50,11 @@ class Role(models.TextChoices):
     RESEARCHER = "researcher", "Researcher"
 
 
+class Routing(models.TextChoices):
+    PRIORITY = "priority", "By priority (as set by managers)"
+    UNCERTAINTY = "uncertainty", "By model uncertainty (active selection)"
+
+
 class Project(models.Model):
     name = models.CharField(max_length=200)
     slug = models.SlugField(max_length=80, unique=True)
@@ -84,6 +89,19 @@ class Project(models.Model):
     # Gold items in the project, kept by the gold services: the task stream draws gold items
     # (at gold_rate) only when there are some, without a query per claim.
     gold_count = models.PositiveIntegerField(default=0)
+    # The model loop (annotation.services.model_loop): how the task stream orders items,
+    # when consensus labels are accepted without a human, and whether the labeling page
+    # pre-fills the newest model pre-label of each step for annotators to verify.
+    routing = models.CharField(max_length=16, choices=Routing.choices, default=Routing.PRIORITY)
+    auto_accept_target = models.FloatField(
+        default=0.95, help_text="Accuracy an auto-accept rule must reach (its 95% lower bound)."
+    )
+    auto_accept_min_labeled = models.PositiveIntegerField(
+        default=50, help_text="Fewest human- or gold-labeled items a rule is measured on."
+    )
+    prefill = models.BooleanField(
+        default=False, help_text="Pre-fill model pre-labels; annotators confirm or change each."
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -158,7 +176,14 @@ class Item(models.Model):
     final_answer_correct = models.BooleanField(null=True, blank=True)
     generator_model = models.CharField(max_length=200, blank=True)
     metadata = models.JSONField(default=dict, blank=True)
+    # The claim order (highest first). Under uncertainty routing it holds the routing score
+    # and `manager_priority` keeps the manager's value, put back when routing is switched off
+    # (NULL: `priority` is the manager's own).
     priority = models.IntegerField(default=0)
+    manager_priority = models.IntegerField(null=True, blank=True)
+    # Set by the routing recompute when the item was ranked by model uncertainty; human labels
+    # submitted after it count as "routed" on the dashboard.
+    routed_at = models.DateTimeField(null=True, blank=True)
     # Submitted human annotations so far and whether the item has its k: kept by the
     # submit service so the task stream never counts rows on a 100,000-item project.
     done_count = models.PositiveIntegerField(default=0, db_default=0)
@@ -277,6 +302,9 @@ class Annotation(models.Model):
     justification = models.TextField(blank=True)
     note = models.TextField(blank=True)
     time_spent_ms = models.PositiveIntegerField(null=True, blank=True)
+    # Labeled in verify-the-model mode (the form was pre-filled with model pre-labels):
+    # anchored labels, left out of human-human agreement.
+    prefilled = models.BooleanField(default=False, db_default=False)
     # 1 for the first submission; each edit archives the previous state in
     # AnnotationRevision and increments this.
     revision = models.PositiveIntegerField(default=1, db_default=1)
@@ -315,7 +343,13 @@ class ProjectStat(models.Model):
 
 
 # Defined in submodules, re-exported so that `annotation.models` stays the one import path.
-from annotation.models.labels import PreferenceLabel, PrincipleRating, StepLabel, TurnLabel  # noqa: E402
+from annotation.models.labels import (  # noqa: E402
+    PreferenceLabel,
+    PrincipleRating,
+    Provenance,
+    StepLabel,
+    TurnLabel,
+)
 from annotation.models.study import StudyLink, StudyWorker  # noqa: E402
 from annotation.models.suggestions import Suggestion, SuggestionMethod  # noqa: E402
 from annotation.models.workflow import AnnotationRevision, Assignment, Flag  # noqa: E402
@@ -339,7 +373,9 @@ __all__ = [
     "Project",
     "ProjectKind",
     "ProjectStat",
+    "Provenance",
     "Role",
+    "Routing",
     "RunStatus",
     "StatsRefresh",
     "Step",

@@ -10,9 +10,20 @@ from django.db import models
 from django.db.models import Q
 
 
+class Provenance(models.TextChoices):
+    """Where a step's value came from (verify-the-model mode pre-fills the model's)."""
+
+    HUMAN = "human", "Human"
+    MODEL_CONFIRMED = "model_confirmed", "Model pre-fill, confirmed"
+    MODEL_CHANGED = "model_changed", "Model pre-fill, changed"
+
+
 class StepLabel(models.Model):
     """A rating of one step: -1 wrong, 0 neutral, +1 right; NULL = unlabeled (e.g. after a
-    first error in ProcessBench mode)."""
+    first error in ProcessBench mode).
+
+    With pre-fill on, `model_value`, `model_confidence` and `model_method` keep the pre-label
+    the annotator was shown, and `provenance` whether they confirmed or changed it."""
 
     annotation = models.ForeignKey(
         "annotation.Annotation",
@@ -24,6 +35,13 @@ class StepLabel(models.Model):
     rating = models.SmallIntegerField(null=True, blank=True)
     cant_judge = models.BooleanField(default=False)
     comment = models.TextField(blank=True)
+    provenance = models.CharField(
+        max_length=16, choices=Provenance.choices, default=Provenance.HUMAN,
+        db_default=Provenance.HUMAN,
+    )  # fmt: skip
+    model_value = models.SmallIntegerField(null=True, blank=True)
+    model_confidence = models.FloatField(null=True, blank=True)
+    model_method = models.CharField(max_length=24, blank=True, default="", db_default="")
 
     class Meta:
         constraints = [

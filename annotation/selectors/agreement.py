@@ -102,7 +102,8 @@ def agreement_field_get(*, project: Project, key: str) -> FieldSpec:
 
 
 def _annotations(project: Project, sources: Sequence[str]) -> QuerySet[Annotation]:
-    return Annotation.objects.filter(item__project=project, source__in=sources)
+    # Labels made on a pre-filled form are anchored by the model: never in agreement.
+    return Annotation.objects.filter(item__project=project, source__in=sources, prefilled=False)
 
 
 def first_errors(
@@ -123,6 +124,7 @@ def first_errors(
             StepLabel.objects.filter(
                 annotation__item__project=project,
                 annotation__source__in=sources,
+                annotation__prefilled=False,
                 annotation__first_error_index__isnull=True,
                 rating__isnull=False,
             )
@@ -133,6 +135,7 @@ def first_errors(
             StepLabel.objects.filter(
                 annotation__item__project=project,
                 annotation__source__in=sources,
+                annotation__prefilled=False,
                 annotation__first_error_index__isnull=True,
                 rating=-1,
             )
@@ -185,6 +188,7 @@ def agreement_ratings(
         rows = StepLabel.objects.filter(
             annotation__item__project=project,
             annotation__source__in=sources,
+            annotation__prefilled=False,
             rating__isnull=False,
         ).values_list("step_id", "annotation__annotator_id", "rating", "annotation__created_at")
         u, r, v, d = _columns(rows, 4)

@@ -87,6 +87,9 @@ def annotation_submit_created(
         connection.vendor == "postgresql"
         and assignment.annotation_id is None
         and assignment.status == Assignment.Status.ACTIVE
+        # Verify-the-model mode checks each step against the model's pre-label: the
+        # transaction path does that.
+        and not assignment.project.prefill
     ):
         done = _submit_pg(
             assignment=assignment, labels=labels, client_token=client_token,
@@ -136,7 +139,12 @@ def _submit_locked(
     kind = label_kind_for(project)
     parts = kind.parts(item_id=item.id)
     clean = kind.validate(schema=project.label_schema, parts=parts, payload=_payload(labels))
+    prefill = kind.prefill(item_id=item.id, schema=project.label_schema) if project.prefill else {}
+    if prefill:
+        # Verify-the-model mode: every pre-filled value must be confirmed or changed.
+        clean = kind.prefill_apply(labels=clean, prefill=prefill, require_confirmation=True)
     annotation = Annotation(
+        prefilled=bool(prefill),
         item=item,
         annotator_id=assignment.annotator_id,
         source=Annotation.Source.HUMAN,
@@ -326,6 +334,10 @@ def annotation_edit(
     kind = label_kind_for(project)
     parts = kind.parts(item_id=annotation.item_id)
     clean = kind.validate(schema=project.label_schema, parts=parts, payload=_payload(labels))
+    # An edit keeps the provenance against the pre-labels the annotation was made with.
+    clean = kind.prefill_apply(
+        labels=clean, prefill=kind.prefill_of_annotation(annotation), require_confirmation=False
+    )
     kind.write(annotation=annotation, labels=clean, parts=parts, replace=True)
     for name, value in kind.annotation_fields(clean).items():
         setattr(annotation, name, value)

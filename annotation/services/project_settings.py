@@ -12,13 +12,16 @@ from collections.abc import Mapping
 from typing import Any
 
 from django.db import transaction
+from django.db.models import F
 
+from annotation.dispatch import enqueue_on_commit
 from annotation.errors import ApplicationError
 from annotation.kinds import label_schema_validate
 from annotation.kinds.base import Schema
 from annotation.models import Item, Project
 from annotation.project_settings import SETTINGS_BY_NAME, ProjectSetting
 from annotation.selectors.project_settings import project_schema_orphans
+from annotation.services.model_loop import ROUTING_SENDER
 
 
 def setting_value_clean(setting: ProjectSetting, value: Any) -> Any:
@@ -121,6 +124,7 @@ def project_settings_update(*, project: Project, values: Mapping[str, Any]) -> P
     values raise ApplicationError naming the setting.
     """
     locked = Project.objects.select_for_update().get(pk=project.pk)
+    old_routing = locked.routing
     changed: set[str] = set()
     schema = dict(locked.label_schema or {})
     for name, raw in values.items():
@@ -142,6 +146,10 @@ def project_settings_update(*, project: Project, values: Mapping[str, Any]) -> P
         locked.save(update_fields=sorted(changed))
     if "overlap" in changed:
         items_completeness_sync(project=locked)
+    if locked.routing != old_routing:
+        # As project_model_loop_update: the re-rank (or the managers' priorities put back) is
+        # a task after commit, never work in the request.
+        enqueue_on_commit(ROUTING_SENDER, [locked.id])
     return locked
 
 
@@ -150,9 +158,10 @@ def items_completeness_sync(*, project: Project) -> int:
     annotations (gold items never are), so a raised k sends done items back to the queue and
     a lowered one stops asking for more. Returns the number of items changed."""
     items = Item.objects.filter(project=project, is_gold=False)
-    k = project.overlap
-    reopened = items.filter(is_complete=True, done_count__lt=k).update(is_complete=False)
-    closed = items.filter(is_complete=False, done_count__gte=k).update(is_complete=True)
+    # An item a manager sent back for more labels needs k plus its extra labels.
+    needed = project.overlap + F("extra_labels")
+    reopened = items.filter(is_complete=True, done_count__lt=needed).update(is_complete=False)
+    closed = items.filter(is_complete=False, done_count__gte=needed).update(is_complete=True)
     return reopened + closed
 
 

@@ -1,6 +1,7 @@
 """Dashboard statistics: computed by a task into ProjectStat rows, read by the page.
 
-Keys written (one row each): `progress`, `throughput`, `agreement`, `annotators`, `flags`
+Keys written (one row each): `progress`, `throughput`, `agreement`, `annotators`, `flags`,
+`model_loop`
 (the figures are computed by `annotation.selectors.stats`). Each recomputation is a
 StatsRefresh run (`annotation.services.runs`): `project_stats_refresh_start` queues one unless
 one is already queued or running for the project (at most one is, by a constraint), and the
@@ -25,6 +26,7 @@ from kombu.exceptions import OperationalError as KombuOperationalError
 
 from annotation.models import Project, ProjectStat, RunStatus, StatsRefresh, User
 from annotation.selectors.agreement import agreement_report
+from annotation.selectors.model_loop import stats_model_loop
 from annotation.selectors.stats import (
     stats_annotators,
     stats_flags,
@@ -50,6 +52,7 @@ def _figures(project: Project) -> dict[str, Any]:
         "agreement": agreement,
         "annotators": {"rows": stats_annotators(project=project, agreement=agreement)},
         "flags": stats_flags(project=project),
+        "model_loop": stats_model_loop(project=project),
     }
 
 

@@ -47,6 +47,9 @@ def item_priority_raise(*, item_ids: Iterable[int], priority: int) -> int:
     ids = list(item_ids)
     if not ids:
         return 0
+    # Under uncertainty routing the manager's priority is parked: raise that one too, so
+    # that switching routing off keeps the raise.
+    Item.objects.filter(id__in=ids, manager_priority__lt=priority).update(manager_priority=priority)
     return Item.objects.filter(id__in=ids, priority__lt=priority).update(priority=priority)
 
 

@@ -18,7 +18,7 @@ from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.html import escape, format_html
-from django.utils.safestring import SafeString, mark_safe
+from django.utils.safestring import SafeString
 from django.views.decorators.http import require_GET, require_POST
 
 from annotation.kinds.base import humanize
@@ -31,14 +31,11 @@ from annotation.selectors.stats import (
 )
 from annotation.services.stats import project_stats_refresh_start
 from annotation.web.access import AuthedHttpRequest, project_for_role
+from annotation.web.dashboard_model_loop import model_loop_context
 
-# Colours follow stepwise.css: accent blue, ok green, warn amber, bad red, muted grey.
-ACCENT = "#2f5bd3"
-OK = "#1f8a4c"
-WARN = "#c98a0b"
-BAD = "#c2412d"
-MUTED = "#c9cfdb"
-INK = "#1c2433"
+# Colours and the SVG frame are shared with the model-loop panel (annotation.web.svg).
+from annotation.web.svg import ACCENT, BAD, MUTED, OK, WARN
+from annotation.web.svg import svg as _svg
 
 
 def _project(request: AuthedHttpRequest, slug: str) -> tuple[Project, str]:
@@ -97,16 +94,6 @@ def _day(iso_day: str) -> str:
         return dt.date.fromisoformat(iso_day).strftime("%b %-d")
     except ValueError:
         return iso_day
-
-
-def _svg(width: int, height: int, body: str, label: str) -> SafeString:
-    return mark_safe(  # noqa: S308 - every interpolated text below goes through escape()
-        # Drawn at its natural width and shrunk to fit (.chart: max-width 100%); no style
-        # attribute, which the Content-Security-Policy would refuse.
-        f'<svg class="chart" viewBox="0 0 {width} {height}" width="{width}" height="{height}" '
-        f'role="img" '
-        f'aria-label="{escape(label)}" xmlns="http://www.w3.org/2000/svg">{body}</svg>'
-    )
 
 
 def chart_progress(progress: dict[str, Any]) -> SafeString:
@@ -348,6 +335,7 @@ def _context(project: Project, role: str) -> dict[str, Any]:
             "flagged_annotators": [a for a in annotators if a.get("flagged")],
             "models": models,
             "flags": flags,
+            **model_loop_context(project, stats),
         }
     )
     return ctx

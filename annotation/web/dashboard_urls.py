@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from annotation.web import dashboard
+from annotation.web import dashboard, dashboard_model_loop
 
 urlpatterns = [
     path("projects/<slug:slug>/dashboard/", dashboard.dashboard, name="dashboard"),
@@ -16,5 +16,10 @@ urlpatterns = [
         "projects/<slug:slug>/dashboard/refresh/",
         dashboard.dashboard_refresh,
         name="dashboard_refresh",
+    ),
+    path(
+        "projects/<slug:slug>/dashboard/model-loop/",
+        dashboard_model_loop.model_loop_settings,
+        name="dashboard_model_loop",
     ),
 ]

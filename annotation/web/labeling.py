@@ -30,7 +30,8 @@ def task_context(
     `labels` (normal form) pre-fills the form: the viewer's own labels (editing), or on
     review the final label's starting point (annotation.selectors.review_prefill: an
     adjudication, else the annotators' aggregate, its "provenance" shown per value); never
-    a model's suggestion, and never another annotator's labels on the labeling pages. Items that
+    another annotator's labels on the labeling pages. A model's pre-labels pre-fill it only
+    in verify-the-model mode (`project.prefill`), marked as the model's. Items that
     compare pairs show `left_index` on the left; by default the two lowest candidate indexes.
     `schema` (checked) replaces the project's: the schema editor's preview.
     """
@@ -40,7 +41,7 @@ def task_context(
     suggestions: Suggestions = {}
     if with_suggestions and project.show_suggestions:
         suggestions = suggestions_for_item(item=item)
-    return {
+    context = {
         "kind": project.kind,
         "schema": schema,
         "form_template": kind.templates.form,
@@ -54,6 +55,10 @@ def task_context(
             right_index=right_index,
         ),
     }
+    if with_suggestions and project.prefill and labels is None:
+        # Verify-the-model mode: the model's pre-labels, marked, to confirm or change.
+        kind.prefill_page(context=context, prefill=kind.prefill(item_id=item.id, schema=schema))
+    return context
 
 
 def labels_from_post(

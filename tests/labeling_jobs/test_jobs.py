@@ -240,15 +240,35 @@ def test_consensus_auto_labels_agreements_and_routes_the_rest(step_project, tiny
         Suggestion.objects.filter(job_id=judge.id, item_id=item_id, target="item").update(
             label=label
         )
+    # Without labeled items to measure it on, agreement is not enough to accept a label.
+    refused = run(project, "consensus")
+    assert refused.params["auto_accept_rule"]["rule"] is None
+    assert "only 0 labeled items" in refused.params["auto_accept_rule"]["reason"]
+    assert "auto_labeled" not in refused.stats
+    assert refused.stats["agreed, left to humans"] == 2
+    assert not Annotation.objects.filter(source="consensus").exists()
+    # Experts agree with the models on both agreeing items: judge ∧ MC measures 2/2, whose
+    # Wilson lower bound (0.34) reaches a (deliberately low) target of 0.3 at 2 labeled items.
+    expert = User.objects.create(username="experts", kind=User.Kind.IMPORTED)
+    for item_id in items[:2]:
+        Annotation.objects.create(
+            item_id=item_id, annotator=expert, source="imported",
+            first_error_index=int(mc_verdicts[item_id]),
+        )  # fmt: skip
+    project.auto_accept_target, project.auto_accept_min_labeled = 0.3, 2
+    project.save()
     job = run(project, "consensus")
     assert job.status == JobStatus.SUCCEEDED
     assert job.params["judge_job_id"] == judge.id
+    chosen = job.params["auto_accept_rule"]["rule"]
+    assert chosen["rule"] == "judge_mc_agree"
+    assert (chosen["accepted"], chosen["correct"]) == (2, 2)
+    assert chosen["low"] == pytest.approx(0.342, abs=1e-3)
     assert job.stats["auto_labeled"] == 2
     assert job.stats["routed"] == 2
     consensus_user = User.objects.get(username="consensus")
     assert consensus_user.kind == User.Kind.MODEL
-    anns = Annotation.objects.filter(item__project=project)
-    assert set(anns.values_list("source", flat=True)) == {"consensus"}
+    anns = Annotation.objects.filter(item__project=project, source="consensus")
     assert sorted(anns.values_list("item_id", flat=True)) == items[:2]
     for ann in anns:
         assert ann.first_error_index == int(mc_verdicts[ann.item_id])
@@ -315,3 +335,26 @@ def test_a_finished_or_cancelled_job_requests_a_dashboard_refresh(
     with django_capture_on_commit_callbacks(execute=True):
         assert labeling_job_cancel(job=other)
     assert StatsRefresh.objects.filter(project=project, status="queued").count() == 1
+
+
+def test_scoring_job_reranks_an_uncertainty_routed_project(step_project, tiny_model_dir):
+    project = step_project(n=3)
+    project.routing = "uncertainty"
+    project.save()
+    assert not Item.objects.filter(project=project, priority__gt=0).exists()
+    job = run(project, "mc_estimate", tiny_model_dir, params=FAST_MC)
+    assert job.status == JobStatus.SUCCEEDED
+    # One method alone cannot disagree: every item with an MC verdict is ranked (priority 1,
+    # uncertainty 0) and marked routed; the recompute ran once the job finished.
+    with_verdict = set(
+        Suggestion.objects.filter(job_id=job.id, target="item")
+        .exclude(label="")
+        .values_list("item_id", flat=True)
+    )
+    assert with_verdict
+    ranked = Item.objects.filter(project=project, routed_at__isnull=False)
+    assert set(ranked.values_list("id", flat=True)) == with_verdict
+    assert set(ranked.values_list("priority", flat=True)) <= {1}
+    assert set(Item.objects.filter(project=project).values_list("manager_priority", flat=True)) == {
+        0
+    }

@@ -112,6 +112,16 @@
     if (box) { box.innerHTML = ""; box.appendChild(div); box.scrollIntoView({ block: "nearest" }); }
   }
 
+  // Verify-the-model mode: a pre-filled step still showing the model's value, unconfirmed.
+  function prefillPending(card) {
+    var box = card.querySelector("[data-prefill]");
+    if (!box) return false;
+    var r = card.querySelector('input[name^="rating-"]:checked');
+    var cant = card.querySelector('input[name^="cant-"]:checked');
+    var confirm = card.querySelector('input[name^="confirm-"]:checked');
+    return !confirm && !cant && !!r && r.value === box.getAttribute("data-prefill");
+  }
+
   // --- per-kind state shown on the page ----------------------------------------------
   function refresh(task) {
     if (!task) return;
@@ -128,6 +138,7 @@
         card.classList.toggle("rated-neutral", !!r && r.value === "0");
         card.classList.toggle("rated-right", !!r && r.value === "1");
         card.classList.toggle("is-cant", !!(cant && cant.checked));
+        card.classList.toggle("prefill-pending", prefillPending(card));
         if (task.getAttribute("data-mode") === "first_error") {
           card.classList.toggle("fe-before", feIndex !== null && (feIndex === -1 || idx < feIndex));
           card.classList.toggle("fe-error", feIndex !== null && idx === feIndex);
@@ -238,6 +249,15 @@
           text: "Rate every step or mark it can't judge (missing: " +
             missing.slice(0, 10).map(function (m) { return m + 1; }).join(", ") + ").",
           at: missing[0],
+        };
+      }
+      var pending = [];
+      units(task).forEach(function (card, n) { if (prefillPending(card)) pending.push(n); });
+      if (pending.length) {
+        return {
+          text: "Confirm (v) or change the model's label of every pre-filled step (unconfirmed: " +
+            pending.slice(0, 10).map(function (m) { return m + 1; }).join(", ") + ").",
+          at: pending[0],
         };
       }
     } else if (kind === "dialogue_coding") {

@@ -48,6 +48,12 @@
       if (cant) { cant.checked = !cant.checked; cant.dispatchEvent(new Event("change", { bubbles: true })); }
       return true;
     }
+    if (key === "v" && !fe) {
+      // Verify-the-model mode: confirm the model's pre-filled label of this step.
+      var confirm = card.querySelector('input[name^="confirm-"]');
+      if (confirm) { confirm.checked = !confirm.checked; confirm.dispatchEvent(new Event("change", { bubbles: true })); }
+      return !!confirm;
+    }
     return false;
   }
 

@@ -38,6 +38,7 @@ def iter_items(
     sources: Sequence[str],
     chunk_size: int = 2000,
     with_mc: bool = False,
+    unassisted: bool = False,
 ) -> Iterator[list[ItemData]]:
     """Chunks of items (id order) with their parts and the annotations of `sources`."""
     kind = project.kind
@@ -92,7 +93,9 @@ def iter_items(
                     cand_index[cid] = index
         anns: dict[int, AnnotationData] = {}
         for row in (
-            Annotation.objects.filter(source__in=sources, **in_chunk)
+            Annotation.objects.filter(
+                source__in=sources, **in_chunk, **({"prefilled": False} if unassisted else {})
+            )
             .order_by("item_id", "id")
             .values_list(
                 "id", "item_id", "annotator_id", "source", "first_error_index",

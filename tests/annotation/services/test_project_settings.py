@@ -216,3 +216,18 @@ def test_changing_overlap_reopens_or_closes_items(make_project, member):
     done.refresh_from_db()
     assert done.is_complete
     assert Item.objects.filter(project=project, is_complete=True).count() == 1
+
+
+def test_changing_overlap_keeps_items_sent_back_for_more_labels_open(make_project, member):
+    """An item a manager sent back for more labels (extra_labels) needs k plus those: a
+    change of k must not close it before they arrive."""
+    project = make_project("step_labels", overlap=1)
+    _import(project, {"external_id": "a", "prompt": "p", "steps": ["s"]})
+    asg = assignment_claim_next(project=project, annotator=member(project))
+    annotation_submit(assignment=asg, labels={"steps": [{"index": 0, "rating": 1}]})
+    Item.objects.filter(id=asg.item_id).update(extra_labels=1, is_complete=False)
+    project_settings_update(project=project, values={"overlap": 2})
+    project_settings_update(project=project, values={"overlap": 1})
+    item = Item.objects.get(id=asg.item_id)
+    assert (item.done_count, item.is_complete) == (1, False)
+    assert assignment_claim_next(project=project, annotator=member(project)).item_id == item.id

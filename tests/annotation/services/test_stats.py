@@ -41,7 +41,10 @@ def test_refresh_computes_every_figure(make_project, make_user):
     project.gold_min_items = 3
     project.save()
     figures = project_stats_refresh(project=project)
-    assert set(figures) == {"progress", "throughput", "agreement", "annotators", "flags"}
+    assert set(figures) == {
+        "progress", "throughput", "agreement", "annotators", "flags", "model_loop",
+    }  # fmt: skip
+    assert figures["model_loop"]["routing"] == "priority"
     assert figures["progress"]["total"]["items"] == 10
     assert figures["progress"]["total"]["labelled"] == 10
     assert figures["progress"]["total"]["gold"] == 6
