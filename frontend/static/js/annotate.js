@@ -196,7 +196,7 @@
     var task = e.target.closest && e.target.closest(".task");
     if (task && e.target.name === "justification") refresh(task);
   });
-  // The step rail jumps to a step; "show all" opens a long step.
+  // The step rail jumps to a step ("show all" on a long step: long_steps.js).
   document.addEventListener("click", function (e) {
     var mark = e.target.closest && e.target.closest("[data-jump]");
     var task = mark && mark.closest(".task");
@@ -204,14 +204,6 @@
       setCur(task, parseInt(mark.getAttribute("data-jump"), 10));
       var target = curUnit(task);
       if (target) target.scrollIntoView({ block: "start" });
-      return;
-    }
-    var more = e.target.closest && e.target.closest("[data-expand]");
-    if (more) {
-      var text = more.parentNode.querySelector(".step-text");
-      var open = text.classList.toggle("is-open");
-      more.textContent = open ? "Show less" : "Show all";
-      more.setAttribute("aria-expanded", String(open));
     }
   });
   // A click on a step or turn makes it the current one (keys then act on it).

@@ -5,6 +5,8 @@ and the claim query is unchanged (same number of queries)."""
 from __future__ import annotations
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from annotation.errors import ApplicationError
 from annotation.models import Dataset, Item, Step, Suggestion
@@ -99,9 +101,10 @@ def test_claim_query_count_is_unchanged_by_routing(
 ):
     project, _ = routed
     first, second = member(project), member(project)
-    with django_assert_num_queries(7) as ctx:
-        assignment_claim_next(project=project, annotator=first)
+    with CaptureQueriesContext(connection) as ctx:
+        assert assignment_claim_next(project=project, annotator=first) is not None
     before = len(ctx.captured_queries)
+    assert before >= 1
     with routing_inline():
         project_model_loop_update(project=project, routing="uncertainty")
     assert Item.objects.filter(project=project, routed_at__isnull=False).exists()

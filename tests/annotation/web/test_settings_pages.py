@@ -26,7 +26,9 @@ def _import(project: Project, *records: dict) -> None:
 def _settings_post(project: Project, **changes) -> dict:
     data = {"name": project.name, "description": "", "instructions": "", "overlap": project.overlap,
             "step_mode": "rate_every_step", "gold_rate": 0.05, "gold_min_accuracy": 0.7,
-            "gold_min_items": 5, "show_suggestions": "on", "consensus_auto_accept": "on"}  # fmt: skip
+            "gold_min_items": 5, "show_suggestions": "on", "consensus_auto_accept": "on",
+            "routing": "priority", "auto_accept_target": 0.95,
+            "auto_accept_min_labeled": 50}  # fmt: skip
     data.update(changes)
     return {k: v for k, v in data.items() if v is not None}
 
