@@ -9,6 +9,7 @@ import importlib
 import io
 import json
 import logging
+import os
 import time
 
 import pytest
@@ -23,7 +24,16 @@ from annotation.services.imports import dataset_import
 from annotation.services.stats import project_stats_refresh_start
 from config.celery import app
 
-pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
+pytestmark = [
+    pytest.mark.worker,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.skipif(
+        not os.environ.get("DATABASE_URL", "").startswith(("postgres", "pgsql")),
+        reason="an in-process Celery worker needs PostgreSQL: on the in-memory SQLite test "
+        "database its thread and the test share one connection and SQLite reports the table "
+        "as locked (set DATABASE_URL, as CI does)",
+    ),
+]
 
 DATA = "".join(
     json.dumps({"external_id": f"w{i}", "prompt": f"q{i}", "steps": [f"{i}+1={i + 1}"]}) + "\n"
