@@ -362,6 +362,16 @@ class LabelKind(ABC):
         first delete the rows of its previous state (an edit). `left_candidate_id` is the
         candidate shown on the left (pair kinds)."""
 
+    def write_rows(self, model: type[Model], *, annotation: Annotation, labels: Labels,
+                   parts: Parts, replace: bool) -> None:  # fmt: skip
+        """`write` for kinds whose `label_rows` are all one `model`'s; `replace` deletes first."""
+        if replace:
+            model._default_manager.filter(annotation=annotation).delete()
+        rows = list(self.label_rows(labels=labels, parts=parts) or ())
+        for row in rows:
+            row.annotation = annotation  # type: ignore[attr-defined]
+        model._default_manager.bulk_create(rows)
+
     def label_rows(
         self, *, labels: Labels, parts: Parts, left_candidate_id: int | None = None
     ) -> Sequence[Model] | None:

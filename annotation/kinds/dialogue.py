@@ -177,12 +177,9 @@ class DialogueCoding(LabelKind):
         replace: bool,
         left_candidate_id: int | None = None,
     ) -> None:
-        if replace:
-            TurnLabel.objects.filter(annotation=annotation).delete()
-        rows = self.label_rows(labels=labels, parts=parts)
-        for row in rows:
-            row.annotation = annotation
-        TurnLabel.objects.bulk_create(rows)
+        self.write_rows(
+            TurnLabel, annotation=annotation, labels=labels, parts=parts, replace=replace
+        )
 
     def label_rows(
         self, *, labels: Labels, parts: Parts, left_candidate_id: int | None = None

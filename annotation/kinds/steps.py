@@ -220,12 +220,9 @@ class StepLabels(StepPrefill, LabelKind):
         replace: bool,
         left_candidate_id: int | None = None,
     ) -> None:
-        if replace:
-            StepLabel.objects.filter(annotation=annotation).delete()
-        rows = self.label_rows(labels=labels, parts=parts)
-        for row in rows:
-            row.annotation = annotation
-        StepLabel.objects.bulk_create(rows)
+        self.write_rows(
+            StepLabel, annotation=annotation, labels=labels, parts=parts, replace=replace
+        )
 
     def label_rows(
         self, *, labels: Labels, parts: Parts, left_candidate_id: int | None = None
